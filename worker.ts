@@ -1,0 +1,44 @@
+// A Legible worker process: polls the task queues of the resource tags it is given (default: all) and, unless
+// --no-workflows, runs the pipeline workflows. Start one per machine and tag set to scale out, e.g.
+//   npm run worker -- --tags gpu        (on a machine with a GPU)
+//   npm run worker -- --tags llm,cpu --llm-concurrency 16
+import { parseArgs } from 'node:util';
+import { ResourceTag } from './pipelines/schema';
+import { defaultAddress, stateDir } from './temporal/server';
+import { ALL_TAGS, installQuietRuntime, startWorkers } from './temporal/workers';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      tags: { type: 'string', default: ALL_TAGS.join(',') },
+      'no-workflows': { type: 'boolean', default: false },
+      'gpu-concurrency': { type: 'string' },
+      'llm-concurrency': { type: 'string' },
+      'cpu-concurrency': { type: 'string' },
+    },
+  });
+  const tags = values.tags.split(',').map((t) => {
+    const parsed = ResourceTag.safeParse(t.trim());
+    if (!parsed.success) throw new Error(`--tags: "${t}" is not one of ${ALL_TAGS.join(', ')}`);
+    return parsed.data;
+  });
+  const concurrency = Object.fromEntries(
+    ALL_TAGS.flatMap((tag) => {
+      const v = values[`${tag}-concurrency`];
+      if (v === undefined) return [];
+      if (!/^[1-9]\d*$/.test(v)) throw new Error(`--${tag}-concurrency: "${v}" is not a positive whole number`);
+      return [[tag, Number(v)]];
+    }),
+  );
+  installQuietRuntime();
+  const address = defaultAddress();
+  const running = await startWorkers({ address, tags, workflows: !values['no-workflows'], storeRoot: stateDir(), concurrency });
+  console.log(`Legible worker on ${address}: tags ${tags.join(', ')}${values['no-workflows'] ? '' : ', workflows'}; artifacts in ${stateDir()}`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.shutdown());
+  await running.done;
+}
+
+main().catch((err: Error) => {
+  console.error(`worker: ${err.message}`);
+  process.exit(1);
+});
