@@ -4,6 +4,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
 import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, sentence, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { unitRecords, type LayerActivations } from '../interp/records';
@@ -35,10 +37,15 @@ export interface ScoreSummary {
 }
 
 export function createActivities(store: ArtifactStore) {
-  /** Runs a step once per distinct input; a second call with the same input returns the stored result. */
+  const code = codeFingerprint();
+
+  /**
+   * Runs a step once per distinct input and version of the code; a second call with the same input returns the
+   * stored result.
+   */
   async function once<R extends object>(kind: StepKind, input: unknown, compute: () => Promise<R>): Promise<R & { reused: boolean }> {
     try {
-      const { result, reused } = await store.memoise(kind, input, compute);
+      const { result, reused } = await store.memoise(kind, { code, input }, compute);
       return { ...result, reused };
     } catch (err) {
       throw asFailure(err);
@@ -199,7 +206,7 @@ export function createActivities(store: ArtifactStore) {
      * Trains the layer's legible neurons towards the simulated activations of their labels (scaled to each neuron's
      * own activation level), together with the task loss. Free neurons take no part in the alignment loss.
      */
-    async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulation: ArtifactRef }): Promise<ModelResult & { alignLoss: number }> {
+    async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulation: ArtifactRef }): Promise<ModelResult & { alignLoss: number; alignedUnits: number[] }> {
       return once('alignLegibleNeurons', input, async () => {
         const backend = await initBackend();
         const { pipeline: p } = input;
@@ -212,26 +219,21 @@ export function createActivities(store: ArtifactStore) {
           const sim = store.getBundle<{ units: number[]; split: SplitName }>(input.simulation);
           if (sim.meta.split !== 'align' || sim.meta.units.join() !== input.legibleUnits.join())
             throw new InvalidInputError('alignLegibleNeurons: the simulation must cover the align split and exactly the legible units');
-          const values = sim.arrays.values as Float32Array;
-          const current = recordLayer(model, examples.windows, depth);
-          const n = examples.targets.length;
-          const targets = new Float32Array(n * width);
-          const columnWeights = new Float32Array(width);
-          input.legibleUnits.forEach((unit, j) => {
-            const level = activeLevel(current, width, unit);
-            columnWeights[unit] = 1 / (level * level);
-            for (let k = 0; k < n; k++) targets[k * width + unit] = (values[k * input.legibleUnits.length + j]! / SIMULATION_MAX) * level;
-          });
-          const run = await train(model, examples, {
+          const { targets, weights } = alignmentTargets(recordLayer(model, examples.windows, depth), width, input.legibleUnits, sim.arrays.values as Float32Array);
+          const run = await train(model, nextWordExamples(corpus, corpus.splits.train, model.spec.contextWords), {
             epochs: p.alignment.epochs,
             batchSize: p.training.batchSize,
             learningRate: p.alignment.learningRate,
             seed: p.seed + 101 * (depth + 1),
             trainable: model.trainableVariables(),
-            alignment: { depth, targets, columnWeights, weight: p.alignment.weight },
+            alignment: { depth, examples, targets, weights, weight: p.alignment.weight },
             onProgress: heartbeat,
           });
-          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss };
+          const alignedUnits = Array.from({ length: width }, (_, u) => u).filter((u) => {
+            for (let k = u; k < weights.length; k += width) if (weights[k]! > 0) return true;
+            return false;
+          });
+          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss, alignedUnits };
         } finally {
           model.dispose();
         }
@@ -269,6 +271,32 @@ export function createActivities(store: ArtifactStore) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * Alignment targets and weights for one layer on the align split. A legible neuron's target is its simulation
+ * (0 to 10) scaled to the neuron's own active level; its errors are weighted so that tokens where the label says
+ * "on" count as much in all as those where it says "off" (most tokens are "off"), and divided by the level² and the
+ * number of legible neurons so that each neuron counts alike. Free neurons get weight 0: they are not aligned.
+ */
+function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulation: Float32Array) {
+  const n = current.length / width;
+  const targets = new Float32Array(n * width);
+  const weights = new Float32Array(n * width);
+  legibleUnits.forEach((unit, j) => {
+    const level = activeLevel(current, width, unit);
+    const sim = (k: number) => simulation[k * legibleUnits.length + j]!;
+    let on = 0;
+    for (let k = 0; k < n; k++) if (sim(k) > 0) on++;
+    const scale = 1 / (level * level * legibleUnits.length);
+    const onWeight = on > 0 && on < n ? (0.5 * n) / on : 1;
+    const offWeight = on > 0 && on < n ? (0.5 * n) / (n - on) : 1;
+    for (let k = 0; k < n; k++) {
+      targets[k * width + unit] = (sim(k) / SIMULATION_MAX) * level;
+      weights[k * width + unit] = (sim(k) > 0 ? onWeight : offWeight) * scale;
+    }
+  });
+  return { targets, weights };
+}
 
 /** Mean activation of a unit where it is at least half its maximum: the level a label's "on" maps to. */
 function activeLevel(acts: Float32Array, width: number, unit: number): number {
@@ -310,6 +338,18 @@ function roundScore(s: UnitScore): UnitScore {
 function hashArrays(...arrays: (Float32Array | Int32Array)[]): string {
   const h = createHash('sha256');
   for (const a of arrays) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** A hash of the code that computes step results, so that stored results never outlive a change to it. */
+function codeFingerprint(): string {
+  const h = createHash('sha256');
+  const root = join(__dirname, '..');
+  for (const dir of ['activities', 'data', 'interp', 'llm', 'nn', 'pipelines', 'store']) {
+    for (const file of readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' }).sort()) {
+      if (/\.[jt]s$/.test(file)) h.update(file).update(readFileSync(join(root, dir, file)));
+    }
+  }
   return h.digest('hex').slice(0, 16);
 }
 

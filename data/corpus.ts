@@ -12,8 +12,13 @@ export const EOS = 1; // end of sentence: the target after the last word
 export const UNK = 2; // any word outside the vocabulary
 const SPECIAL = ['<s>', '</s>', '<unk>'];
 
-/** Named sets of sentence indices. The score sets are held out; explain and align are drawn from train. */
-export const SPLITS = ['train', 'heldOut', 'explain', 'align', 'scoreBefore', 'scoreAfter'] as const;
+/**
+ * Named sets of sentence indices. `explain` (the examples labels are made from) and `align` (where the legible
+ * neurons are pulled towards their simulations) are drawn from `train`. `select` (the held-out text that chooses
+ * which neurons become legible) and `score` (the held-out text every reported score is measured on, before and
+ * after alignment) are disjoint parts of `heldOut`.
+ */
+export const SPLITS = ['train', 'heldOut', 'explain', 'align', 'select', 'score'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
 export interface CorpusMeta {
@@ -85,8 +90,8 @@ export function buildCorpus(p: Pipeline): Corpus {
     heldOut: range(trainCount, sentences.length),
     explain: range(0, explainEnd),
     align: range(explainEnd, alignEnd),
-    scoreBefore: range(trainCount, scoreEnd),
-    scoreAfter: range(scoreEnd, scoreEnd + p.interpretability.scoringSequences),
+    select: range(trainCount, scoreEnd),
+    score: range(scoreEnd, scoreEnd + p.interpretability.scoringSequences),
   };
   const countTokens = (ids: Int32Array) => ids.reduce((n, i) => n + offsets[i + 1]! - offsets[i]!, 0);
   const splitSizes = Object.fromEntries(

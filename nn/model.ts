@@ -59,15 +59,18 @@ export class NextWordModel {
     return new NextWordModel({ spec, frozenThrough: -1 }, embedding, layers, param(width, spec.vocabularySize));
   }
 
-  /** windows: [batch, contextWords] token ids. */
-  forward(windows: tf.Tensor2D): Forward {
+  /** windows: [batch, contextWords] token ids. With `untilDepth`, stops after that hidden layer (no logits). */
+  forward(windows: tf.Tensor2D): Forward;
+  forward(windows: tf.Tensor2D, untilDepth: number): Pick<Forward, 'hidden'>;
+  forward(windows: tf.Tensor2D, untilDepth?: number): Forward | Pick<Forward, 'hidden'> {
     const [batch, context] = windows.shape;
     let x = embed(this.embedding as tf.Tensor2D, windows.reshape([batch * context])).reshape([batch, context * this.spec.embeddingSize]) as tf.Tensor2D;
     const hidden: tf.Tensor2D[] = [];
-    for (const l of this.layers) {
+    for (const l of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1)) {
       x = tf.relu(dense(x, l.w as tf.Tensor2D, l.b as tf.Tensor1D));
       hidden.push(x);
     }
+    if (untilDepth !== undefined) return { hidden };
     return { hidden, logits: dense(x, this.output.w as tf.Tensor2D, this.output.b as tf.Tensor1D) };
   }
 

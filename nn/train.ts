@@ -1,7 +1,8 @@
 // Training, evaluation and recording for the next-word model. One loop serves every training step: base training
-// (task loss), alignment (task loss plus the legible neurons' distance to their simulated activations) and
-// retraining above a frozen layer (task loss, fewer trainable variables). Each step runs in one tidy scope, batches
-// are sliced from tensors shuffled once per epoch, and the loss is read back only when progress is reported.
+// (task loss), alignment (task loss on training text plus the legible neurons' distance to their simulated
+// activations on the align split) and retraining above a frozen layer (task loss, fewer trainable variables).
+// Each step runs in one tidy scope, batches are sliced from tensors shuffled once per pass, and the loss is read
+// back only when progress is reported.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { NextWordModel } from './model';
@@ -14,13 +15,15 @@ export interface Examples {
   targets: Int32Array;
 }
 
-/** What alignment pulls the legible neurons of one layer towards. */
+/** What alignment pulls the legible neurons of one layer towards, on its own set of examples. */
 export interface AlignmentTargets {
   depth: number;
-  /** [n × width] target activation per example and neuron (free neurons' columns are ignored). */
+  /** The examples the targets are given for (the align split). */
+  examples: Examples;
+  /** [n × width] target activation per example and neuron. */
   targets: Float32Array;
-  /** [width]: a legible neuron's weight in the loss (1 / its activation scale²); 0 for free neurons. */
-  columnWeights: Float32Array;
+  /** [n × width] weight of each squared error; 0 for every free neuron, which therefore takes no part. */
+  weights: Float32Array;
   /** Weight of the alignment loss against the task loss. */
   weight: number;
 }
@@ -31,6 +34,7 @@ export interface TrainOptions {
   learningRate: number;
   seed: number;
   trainable: tf.Variable[];
+  /** With alignment, an epoch is a pass over the alignment examples, each step paired with a task batch. */
   alignment?: AlignmentTargets;
   /** Called about every `progressEverySteps` steps and at the end of each epoch. */
   onProgress?: (p: TrainProgress) => void;
@@ -58,79 +62,105 @@ export interface TrainResult {
   alignLoss: number;
 }
 
+/** Weighted squared distance of a layer's activations to their targets, summed over neurons, averaged over the batch. */
+export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, weights: tf.Tensor): tf.Scalar {
+  return tf.div(tf.sum(tf.mul(tf.squaredDifference(hidden, targets), weights)), hidden.shape[0]);
+}
+
 /**
- * Mean squared distance of the legible neurons' activations to their targets, each neuron weighted by
- * `columnWeights` (0 for free neurons, which therefore take no part in the loss).
+ * Batches from a set of examples held as tensors: shuffled with a seeded permutation, gathered once per pass, then
+ * sliced step by step; a new pass starts when one runs out.
  */
-export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, columnWeights: tf.Tensor1D, legibleCount: number): tf.Scalar {
-  const batch = hidden.shape[0];
-  return tf.div(tf.sum(tf.mul(tf.squaredDifference(hidden, targets), columnWeights)), batch * Math.max(1, legibleCount));
+class BatchStream {
+  private readonly rng: Rng;
+  private readonly all: tf.Tensor[];
+  private pass: tf.Tensor[] = [];
+  private at: number;
+  readonly n: number;
+
+  constructor(arrays: { data: Int32Array | Float32Array; columns: number }[], seed: number) {
+    this.n = arrays[0]!.data.length / arrays[0]!.columns;
+    this.all = arrays.map((a) => (a.columns === 1 ? tf.tensor1d(a.data) : tf.tensor2d(a.data, [this.n, a.columns])));
+    this.rng = new Rng(seed);
+    this.at = this.n;
+  }
+
+  next(size: number): tf.Tensor[] {
+    if (this.at >= this.n) {
+      tf.dispose(this.pass);
+      const perm = tf.tensor1d(this.rng.shuffle(Int32Array.from({ length: this.n }, (_, i) => i)), 'int32');
+      this.pass = this.all.map((t) => tf.keep(tf.gather(t, perm)));
+      perm.dispose();
+      this.at = 0;
+    }
+    const count = Math.min(size, this.n - this.at);
+    const batch = this.pass.map((t) => (t.rank === 1 ? t.slice([this.at], [count]) : t.slice([this.at, 0], [count, t.shape[1]!])));
+    this.at += count;
+    return batch;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.all, ...this.pass]);
+  }
 }
 
 export async function train(model: NextWordModel, data: Examples, o: TrainOptions): Promise<TrainResult> {
-  const n = data.targets.length;
   const context = model.spec.contextWords;
-  if (n === 0) throw new Error('no training examples');
-  const optimizer = tf.train.adam(o.learningRate);
-  const rng = new Rng(o.seed);
-  const stepsPerEpoch = Math.ceil(n / o.batchSize);
-  const every = o.progressEverySteps ?? 50;
   const align = o.alignment;
+  if (data.targets.length === 0 || (align && align.examples.targets.length === 0)) throw new Error('no training examples');
+  const optimizer = tf.train.adam(o.learningRate);
+  const task = new BatchStream([{ data: data.windows, columns: context }, { data: data.targets, columns: 1 }], o.seed);
   const width = align ? model.spec.hidden[align.depth]!.width : 0;
-  const legibleCount = align ? align.columnWeights.reduce((k, w) => k + (w > 0 ? 1 : 0), 0) : 0;
-
-  const windows = tf.tensor2d(data.windows, [n, context], 'int32');
-  const targets = tf.tensor1d(data.targets, 'int32');
-  const alignTargets = align ? tf.tensor2d(align.targets, [n, width]) : undefined;
-  const columnWeights = align ? tf.tensor1d(align.columnWeights) : undefined;
+  const aligned = align
+    ? new BatchStream(
+        [
+          { data: align.examples.windows, columns: context },
+          { data: align.targets, columns: width },
+          { data: align.weights, columns: width },
+        ],
+        o.seed + 1,
+      )
+    : undefined;
+  const perEpoch = aligned ? aligned.n : task.n;
+  const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
+  const every = o.progressEverySteps ?? 50;
 
   let step = 0;
   let lastEpoch = { task: 0, align: 0 };
   const started = performance.now();
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
-      const perm = tf.tensor1d(rng.shuffle(Int32Array.from({ length: n }, (_, i) => i)), 'int32');
-      const epochWindows = tf.gather(windows, perm);
-      const epochTargets = tf.gather(targets, perm);
-      const epochAlign = alignTargets ? tf.gather(alignTargets, perm) : undefined;
-      perm.dispose();
       let sums = tf.zeros([2]);
-      let sinceReport = 0;
       let epochSums = tf.zeros([2]);
+      let sinceReport = 0;
       for (let s = 0; s < stepsPerEpoch; s++, step++) {
-        const start = s * o.batchSize;
-        const size = Math.min(o.batchSize, n - start);
         const losses = tf.tidy(() => {
-          const bw = epochWindows.slice([start, 0], [size, context]) as tf.Tensor2D;
-          const bt = epochTargets.slice([start], [size]) as tf.Tensor1D;
-          const bAlign = epochAlign?.slice([start, 0], [size, width]) as tf.Tensor2D | undefined;
+          const [windows, targets] = task.next(o.batchSize) as [tf.Tensor2D, tf.Tensor1D];
+          const alignBatch = aligned?.next(o.batchSize) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined;
           let parts: tf.Tensor1D | undefined;
           const { grads } = tf.variableGrads(() => {
-            const out = model.forward(bw);
-            const task = crossEntropy(out.logits, bt);
-            if (!align) {
-              parts = tf.keep(tf.stack([task, tf.scalar(0)]) as tf.Tensor1D);
-              return task;
+            const taskLoss = crossEntropy(model.forward(windows).logits, targets);
+            if (!align || !alignBatch) {
+              parts = tf.keep(tf.stack([taskLoss, tf.scalar(0)]) as tf.Tensor1D);
+              return taskLoss;
             }
-            const al = alignmentLoss(out.hidden[align.depth]!, bAlign!, columnWeights!, legibleCount);
-            parts = tf.keep(tf.stack([task, al]) as tf.Tensor1D);
-            return tf.add(task, tf.mul(al, align.weight));
+            const hidden = model.forward(alignBatch[0], align.depth).hidden[align.depth]!;
+            const alignLoss = alignmentLoss(hidden, alignBatch[1], alignBatch[2]);
+            parts = tf.keep(tf.stack([taskLoss, alignLoss]) as tf.Tensor1D);
+            return tf.add(taskLoss, tf.mul(alignLoss, align.weight));
           }, o.trainable);
           optimizer.applyGradients(grads as Parameters<typeof optimizer.applyGradients>[0]);
           return parts!;
         });
         const nextSums = tf.add(sums, losses);
         const nextEpoch = tf.add(epochSums, losses);
-        sums.dispose();
-        epochSums.dispose();
-        losses.dispose();
+        tf.dispose([sums, epochSums, losses]);
         sums = nextSums;
         epochSums = nextEpoch;
         sinceReport++;
-        const endOfEpoch = s === stepsPerEpoch - 1;
-        if (sinceReport >= every || endOfEpoch) {
-          const [task, al] = (await sums.data()) as Float32Array;
-          o.onProgress?.({ epoch, epochs: o.epochs, step, steps: stepsPerEpoch * o.epochs, taskLoss: task! / sinceReport, alignLoss: al! / sinceReport });
+        if (sinceReport >= every || s === stepsPerEpoch - 1) {
+          const [taskLoss, alignLoss] = (await sums.data()) as Float32Array;
+          o.onProgress?.({ epoch, epochs: o.epochs, step, steps: stepsPerEpoch * o.epochs, taskLoss: taskLoss! / sinceReport, alignLoss: alignLoss! / sinceReport });
           sums.dispose();
           sums = tf.zeros([2]);
           sinceReport = 0;
@@ -138,16 +168,18 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
           await new Promise((r) => setImmediate(r));
         }
       }
-      const [task, al] = (await epochSums.data()) as Float32Array;
-      lastEpoch = { task: task! / stepsPerEpoch, align: al! / stepsPerEpoch };
-      tf.dispose([sums, epochSums, epochWindows, epochTargets, ...(epochAlign ? [epochAlign] : [])]);
+      const [taskLoss, alignLoss] = (await epochSums.data()) as Float32Array;
+      lastEpoch = { task: taskLoss! / stepsPerEpoch, align: alignLoss! / stepsPerEpoch };
+      tf.dispose([sums, epochSums]);
     }
   } finally {
-    tf.dispose([windows, targets, ...(alignTargets ? [alignTargets] : []), ...(columnWeights ? [columnWeights] : [])]);
+    task.dispose();
+    aligned?.dispose();
     optimizer.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { steps: step, samples: n * o.epochs, seconds, samplesPerSecond: (n * o.epochs) / seconds, taskLoss: lastEpoch.task, alignLoss: lastEpoch.align };
+  const samples = perEpoch * o.epochs;
+  return { steps: step, samples, seconds, samplesPerSecond: samples / seconds, taskLoss: lastEpoch.task, alignLoss: lastEpoch.align };
 }
 
 export interface TaskMetrics {
@@ -191,7 +223,7 @@ export function recordLayer(model: NextWordModel, windows: Int32Array, depth: nu
     const size = Math.min(batchSize, n - start);
     const acts = tf.tidy(() => {
       const w = tf.tensor2d(windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
-      return model.forward(w).hidden[depth]!.dataSync() as Float32Array;
+      return model.forward(w, depth).hidden[depth]!.dataSync() as Float32Array;
     });
     out.set(acts, start * width);
   }

@@ -91,7 +91,7 @@ export const PipelineSchema = z
         explanationSequences: z.int().min(50).default(2000).describe('Training sentences whose activations explanations are made from.'),
         topExamples: z.int().min(1).max(200).default(20),
         randomExamples: z.int().min(0).max(200).default(20),
-        scoringSequences: z.int().min(20).default(400).describe('Held-out sentences used to score explanations (top and random).'),
+        scoringSequences: z.int().min(20).default(400).describe('Held-out sentences that choose the legible neurons, and as many again that every score is measured on.'),
       })
       .prefault({}),
     explainer: Provider.prefault({ provider: 'embedded' }),
@@ -142,7 +142,7 @@ export const PipelineSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['interpretability', 'scoringSequences'],
-        message: `${p.interpretability.scoringSequences} held-out sentences are needed twice (before and after alignment), but only ${heldOut} are held out`,
+        message: `${p.interpretability.scoringSequences} held-out sentences are needed twice (to choose the legible neurons, and to score), but only ${heldOut} are held out`,
       });
     const order = p.interpretability.layerOrder ?? names;
     let lastDepth = -1;

@@ -93,15 +93,20 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: layer.name }]);
     const allUnits = Array.from({ length: layer.width }, (_, i) => i);
 
-    const recorded = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['explain', 'scoreBefore'] });
+    // Labels are made on training text; the legible neurons are chosen on one part of the held-out text, and every
+    // reported score is measured on another: the same text, labels and simulation before and after alignment.
+    const recorded = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['explain', 'select', 'score'] });
     const explained = await step('explainNeurons', { pipeline: p, corpus, records: recorded.records.explain! });
-    const simBefore = await step('simulateNeurons', { pipeline: p, corpus, labels: explained.labels, split: 'scoreBefore', units: allUnits });
-    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.records.scoreBefore!, simulation: simBefore.simulation });
+    const labels = explained.labels;
+    const simSelect = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'select', units: allUnits });
+    const simScore = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'score', units: allUnits });
+    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.records.select!, simulation: simSelect.simulation });
+    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.records.score!, simulation: simScore.simulation });
 
-    const legibleUnits = pickLegibleUnits(before.scores, layer.legibleUnits);
+    const legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits);
     let alignLoss = 0;
     if (legibleUnits.length > 0) {
-      const targets = await step('simulateNeurons', { pipeline: p, corpus, labels: explained.labels, split: 'align', units: legibleUnits });
+      const targets = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'align', units: legibleUnits });
       const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulation: targets.simulation });
       model = aligned.model;
       alignLoss = aligned.alignLoss;
@@ -110,9 +115,8 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     model = retrained.model;
     layerHashes = retrained.layerHashes;
 
-    const recordedAfter = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['scoreAfter'] });
-    const simAfter = await step('simulateNeurons', { pipeline: p, corpus, labels: explained.labels, split: 'scoreAfter', units: allUnits });
-    const after = await step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.records.scoreAfter!, simulation: simAfter.simulation });
+    const recordedAfter = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] });
+    const after = await step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.records.score!, simulation: simScore.simulation });
     const taskAfter = (await step('evaluateTask', { corpus, model })).metrics;
 
     const isLegible = new Set(legibleUnits);
@@ -134,7 +138,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
       frozenWeights: retrained.layerHashes[layer.name]!,
       scoresBefore: before.scores,
       scoresAfter: after.scores,
-      labels: explained.labels,
+      labels,
     });
     task = taskAfter;
   }
@@ -159,7 +163,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
   };
 }
 
-/** The `count` best-explained units (highest top-and-random score before alignment; ties by unit index). */
+/** The `count` best-explained units (highest top-and-random score on the selection text; ties by unit index). */
 export function pickLegibleUnits(scores: UnitScore[], count: number): number[] {
   return [...scores]
     .sort((a, b) => b.topAndRandom - a.topAndRandom || a.unit - b.unit)

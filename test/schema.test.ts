@@ -1,0 +1,116 @@
+// Pipeline validation: every kind of bad file is rejected before anything runs, with file, line, column and key.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parsePipeline, PipelineError, type PipelineProblem } from '../pipelines/load';
+import { expandPlan } from '../pipelines/plan';
+import { STEP_KINDS } from '../pipelines/schema';
+
+const GOOD = `name: t
+model:
+  hidden:
+    - { name: h1, width: 8 }
+    - { name: h2, width: 8 }
+`;
+
+function problems(text: string): PipelineProblem[] {
+  try {
+    parsePipeline(text, 'p.yaml');
+  } catch (err) {
+    assert.ok(err instanceof PipelineError, `expected a PipelineError, got ${err}`);
+    return err.problems;
+  }
+  assert.fail('the pipeline was accepted');
+}
+
+describe('pipeline validation', () => {
+  it('accepts a minimal pipeline and fills in the defaults', () => {
+    const p = parsePipeline(GOOD);
+    assert.equal(p.interpretability.legibleFraction, 0.5);
+    assert.equal(p.training.epochs, 3);
+    const plan = expandPlan(p, GOOD);
+    assert.deepEqual(plan.layers.map((l) => [l.name, l.legibleUnits]), [['h1', 4], ['h2', 4]]);
+    for (const [kind, tag] of Object.entries(STEP_KINDS)) assert.equal(plan.steps[kind as keyof typeof STEP_KINDS].taskQueue, `legible-${tag}`);
+  });
+
+  it('reports an unknown key at the key itself', () => {
+    const [p, ...more] = problems(`${GOOD}trainig:\n  epochs: 2\n`);
+    assert.equal(more.length, 0);
+    assert.deepEqual([p!.line, p!.column, p!.path], [6, 1, 'trainig']);
+    assert.match(p!.message, /unknown key "trainig"/);
+  });
+
+  it('reports a nested unknown key with its full path', () => {
+    const [p] = problems(`${GOOD}alignment:\n  epochs: 2\n  wieght: 3\n`);
+    assert.deepEqual([p!.line, p!.column, p!.path], [8, 3, 'alignment.wieght']);
+  });
+
+  it('reports a wrong type', () => {
+    const [p] = problems(GOOD.replace('width: 8 }\n    - { name: h2', 'width: wide }\n    - { name: h2'));
+    assert.deepEqual([p!.line, p!.path], [4, 'model.hidden[0].width']);
+    assert.match(p!.message, /number/);
+  });
+
+  it('reports a layer order that names a missing layer', () => {
+    const [p] = problems(`${GOOD}interpretability:\n  layerOrder: [h1, h3]\n`);
+    assert.deepEqual([p!.line, p!.column, p!.path], [7, 20, 'interpretability.layerOrder[1]']);
+    assert.match(p!.message, /"h3" is not a hidden layer of the model \(h1, h2\)/);
+  });
+
+  it('reports a layer order that runs top-down', () => {
+    const [p] = problems(`${GOOD}interpretability:\n  layerOrder: [h2, h1]\n`);
+    assert.equal(p!.path, 'interpretability.layerOrder[1]');
+    assert.match(p!.message, /bottom-up/);
+  });
+
+  it('reports a starting depth past the last layer', () => {
+    const [p] = problems(`${GOOD}interpretability:\n  startingDepth: 2\n`);
+    assert.deepEqual([p!.line, p!.column, p!.path], [7, 18, 'interpretability.startingDepth']);
+    assert.match(p!.message, /past the last hidden layer/);
+  });
+
+  it('reports a legible fraction outside [0, 1]', () => {
+    const [p] = problems(`${GOOD}interpretability:\n  layers:\n    h2: { legibleFraction: 1.5 }\n`);
+    assert.deepEqual([p!.line, p!.path], [8, 'interpretability.layers.h2.legibleFraction']);
+    assert.match(p!.message, /1/);
+  });
+
+  it('reports an unknown resource tag', () => {
+    const [p] = problems(`${GOOD}steps:\n  explainNeurons: { tag: tpu }\n`);
+    assert.deepEqual([p!.line, p!.path], [7, 'steps.explainNeurons.tag']);
+    assert.match(p!.message, /gpu|llm|cpu/);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const [p] = problems('name: t\nmodel:\n  hidden: [{ name: h1, width: 8 }\n');
+    assert.match(p!.message, /YAML syntax error/);
+    assert.ok(p!.line >= 3, `line ${p!.line}`);
+  });
+
+  it('reports every problem at once', () => {
+    const all = problems(`${GOOD}interpretability:\n  legibleFraction: -1\n  startingDepth: 9\nbogus: 1\n`);
+    assert.deepEqual(all.map((p) => p.path).sort(), ['bogus', 'interpretability.legibleFraction', 'interpretability.startingDepth']);
+  });
+
+  it('lets a step override its tag, timeout and retries', () => {
+    const text = `${GOOD}steps:\n  defaults: { retry: { maximumAttempts: 5 } }\n  evaluateTask: { tag: gpu, startToCloseTimeout: 5m }\n`;
+    const plan = expandPlan(parsePipeline(text), text, 'x');
+    assert.deepEqual([plan.steps.evaluateTask.taskQueue, plan.steps.evaluateTask.startToCloseTimeout], ['x-gpu', '5m']);
+    assert.equal(plan.steps.explainNeurons.retry.maximumAttempts, 5);
+  });
+
+  it('`legible validate` prints file:line:column and exits non-zero', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'legible-validate-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, `${GOOD}interpretability:\n  layerOrder: [h1, h3]\n`);
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, GOOD);
+    const r = spawnSync(process.execPath, [join(__dirname, '..', 'bin', 'legible.js'), 'validate', good, bad], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /good\.yaml: ok/);
+    assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:7:20: interpretability\\.layerOrder\\[1\\]: layer "h3"`));
+  });
+});

@@ -1,0 +1,49 @@
+// The artifact store: content addressing, round trips, corruption detection and memoised steps.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ArtifactStore } from '../store/artifacts';
+
+const fresh = () => new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-store-')));
+
+describe('artifact store', () => {
+  it('names an artifact by its content and stores it once', () => {
+    const store = fresh();
+    const a = store.putJson('labels', [{ unit: 0, label: 'animals' }]);
+    const b = store.putJson('labels', [{ unit: 0, label: 'animals' }]);
+    assert.deepEqual(a, b);
+    assert.equal(a.sha256.length, 64);
+    assert.deepEqual(store.getJson(a), [{ unit: 0, label: 'animals' }]);
+    assert.equal(readdirSync(join(store.root, 'artifacts', a.sha256.slice(0, 2))).length, 1);
+  });
+
+  it('round-trips a bundle of typed arrays and metadata', () => {
+    const store = fresh();
+    const ref = store.putBundle('activations', { meta: { layer: 'h1' }, arrays: { x: Float32Array.from([1.5, -2]), ids: Int32Array.from([3, 4, 5]) } });
+    const back = store.getBundle<{ layer: string }>(ref);
+    assert.deepEqual(back.meta, { layer: 'h1' });
+    assert.deepEqual([...back.arrays.x!], [1.5, -2]);
+    assert.ok(back.arrays.ids instanceof Int32Array);
+    assert.deepEqual([...back.arrays.ids!], [3, 4, 5]);
+  });
+
+  it('refuses a corrupt or missing artifact with a clear error', () => {
+    const store = fresh();
+    const ref = store.putJson('labels', { a: 1 });
+    writeFileSync(join(store.root, 'artifacts', ref.sha256.slice(0, 2), ref.sha256), '{"a":2}');
+    assert.throws(() => store.getJson(ref), /artifact labels [0-9a-f]{12} is corrupt/);
+    assert.throws(() => store.getJson({ ...ref, sha256: '0'.repeat(64) }), /is missing from the store/);
+  });
+
+  it('memoises a step by its inputs', async () => {
+    const store = fresh();
+    let calls = 0;
+    const compute = async () => ({ n: ++calls });
+    const first = await store.memoise('explainNeurons', { layer: 'h1' }, compute);
+    const again = await store.memoise('explainNeurons', { layer: 'h1' }, compute);
+    const other = await store.memoise('explainNeurons', { layer: 'h2' }, compute);
+    assert.deepEqual([first, again, other], [{ result: { n: 1 }, reused: false }, { result: { n: 1 }, reused: true }, { result: { n: 2 }, reused: false }]);
+  });
+});
