@@ -99,8 +99,8 @@ export const PipelineSchema = z
     alignment: z
       .strictObject({
         sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),
-        epochs: z.int().min(1).max(1000).default(3),
-        weight: z.number().min(0).default(1).describe('Weight of the alignment loss against the task loss.'),
+        epochs: z.int().min(1).max(1000).default(8),
+        weight: z.number().min(0).default(4).describe('Weight of the alignment loss against the task loss.'),
         learningRate: z.number().gt(0).max(1).default(0.002),
       })
       .prefault({}),
