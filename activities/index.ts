@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
 import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, sentence, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { unitRecords, type LayerActivations } from '../interp/records';
-import { mean, scoreUnit, type UnitScore } from '../interp/scoring';
-import { explainerFor, simulatorFor, type Explanation } from '../llm/provider';
-import { SIMULATION_MAX } from '../llm/embedded/simulator';
+import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
+import { explainerFor, simulatorFor } from '../llm/provider';
+import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron } from '../llm/types';
 import { initBackend } from '../nn/backend';
+import { trainDictionary } from '../nn/dictionary';
 import { NextWordModel, type ModelMeta } from '../nn/model';
 import { evaluate, recordLayer, train, type TaskMetrics, type TrainProgress } from '../nn/train';
-import type { Pipeline, StepKind } from '../pipelines/schema';
+import type { DictionarySettings, Pipeline, StepKind } from '../pipelines/schema';
 import type { ArtifactRef, ArtifactStore } from '../store/artifacts';
 
 export interface ModelResult {
@@ -75,6 +76,38 @@ export function createActivities(store: ArtifactStore) {
       for (const t of tokens) words.push(corpus.meta.vocabulary[t]!);
     });
     return { width: b.meta.width, activations: b.arrays.activations as Float32Array, starts, words };
+  }
+
+  /** Each unit's simulation from one or more simulation batches of the same split. */
+  function loadSimulations(refs: ArtifactRef[], tokens: number): Map<number, Float32Array> {
+    const out = new Map<number, Float32Array>();
+    for (const ref of refs) {
+      const b = store.getBundle<{ units: number[]; tokens: number }>(ref);
+      if (b.meta.tokens !== tokens) throw new InvalidInputError(`simulation ${ref.sha256.slice(0, 12)} covers ${b.meta.tokens} tokens, not the ${tokens} of this split`);
+      const values = b.arrays.values as Float32Array;
+      b.meta.units.forEach((unit, j) => out.set(unit, values.subarray(j * tokens, (j + 1) * tokens)));
+    }
+    return out;
+  }
+
+  /** For each neuron of `layer`, its strongest incoming neurons of the layer below, by absolute weight, with labels. */
+  function incomingNeurons(o: { model: ArtifactRef; layer: string; labelsBelow: ArtifactRef[]; topN: number }): (unit: number) => IncomingNeuron[] {
+    const model = loadModel(o.model);
+    try {
+      const depth = model.depthOf(o.layer);
+      const { w } = model.layerWeights(depth);
+      const width = model.spec.hidden[depth]!.width;
+      const below = w.length / width;
+      const labels = new Map(o.labelsBelow.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
+      return (unit) =>
+        Array.from({ length: below }, (_, i) => ({ unit: i, weight: w[i * width + unit]! }))
+          .filter((n) => labels.has(n.unit))
+          .sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || a.unit - b.unit)
+          .slice(0, o.topN)
+          .map((n) => ({ ...n, weight: Math.round(n.weight * 1000) / 1000, label: labels.get(n.unit)! }));
+    } finally {
+      model.dispose();
+    }
   }
 
   function sentencesOf(corpus: Corpus, split: SplitName): string[][] {
@@ -150,55 +183,142 @@ export function createActivities(store: ArtifactStore) {
       });
     },
 
-    /** Labels every unit of a layer from its top-activating and random examples. */
-    async explainNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; records: ArtifactRef }) {
+    /**
+     * Learns a sparse dictionary on a layer's activations (the given training records), and writes the feature
+     * activations of the splits to encode in the same format as recorded neuron activations.
+     */
+    async learnDictionary(input: {
+      pipeline: Pipeline;
+      layer: string;
+      settings: DictionarySettings;
+      train: ArtifactRef[];
+      encode: Partial<Record<SplitName, ArtifactRef>>;
+    }) {
+      return once('learnDictionary', input, async () => {
+        const backend = await initBackend();
+        const parts = input.train.map((ref) => store.getBundle<{ width: number }>(ref));
+        const width = parts[0]!.meta.width;
+        const x = concatFloat32(parts.map((b) => b.arrays.activations as Float32Array));
+        const { sae, stats, resampled } = await trainDictionary(x, width, input.settings, input.pipeline.seed, (e) => beat(e));
+        try {
+          const features = sae.encodeAll(x);
+          const liveFeatures = Array.from({ length: stats.features }, (_, f) => f).filter((f) => {
+            for (let k = f; k < features.length; k += stats.features) if (features[k]! > 0) return true;
+            return false;
+          });
+          const records: Partial<Record<SplitName, ArtifactRef>> = {};
+          for (const [split, ref] of Object.entries(input.encode) as [SplitName, ArtifactRef][]) {
+            const acts = store.getBundle<{ width: number }>(ref).arrays.activations as Float32Array;
+            records[split] = store.putBundle('activations', { meta: { layer: `${input.layer}.features`, width: stats.features, split }, arrays: { activations: sae.encodeAll(acts) } });
+          }
+          return { dictionary: store.putBundle('dictionary', sae.toBundle()), records, stats, liveFeatures, resampled, backend };
+        } finally {
+          sae.dispose();
+        }
+      });
+    },
+
+    /**
+     * Labels units of a layer (neurons, or dictionary features) from their top-activating and random examples; with
+     * `incoming`, the explainer also sees each neuron's strongest incoming neurons from the layer below.
+     */
+    async explainNeurons(input: {
+      pipeline: Pipeline;
+      corpus: ArtifactRef;
+      records: ArtifactRef;
+      units: number[];
+      incoming?: { model: ArtifactRef; layer: string; labelsBelow: ArtifactRef[]; topN: number };
+    }) {
       return once('explainNeurons', input, async () => {
         const { interpretability: o, seed } = input.pipeline;
         const acts = layerActivations(loadCorpus(input.corpus), input.records);
-        const explainer = explainerFor(input.pipeline.explainer);
+        const usage = noUsage();
+        const explainer = explainerFor(input.pipeline.explainer, { store, usage });
+        const incoming = input.incoming ? incomingNeurons(input.incoming) : undefined;
         const explanations: Explanation[] = [];
-        for (let unit = 0; unit < acts.width; unit++) {
-          explanations.push(...(await explainer.explain([unitRecords(acts, unit, o.topExamples, o.randomExamples, seed)])));
-          beat({ unitsExplained: unit + 1, units: acts.width });
+        for (const unit of input.units) {
+          const records = unitRecords(acts, unit, o.topExamples, o.randomExamples, seed);
+          explanations.push(...(await explainer.explain([{ records, ...(incoming ? { incoming: incoming(unit) } : {}) }])));
+          beat({ unitsExplained: explanations.length, units: input.units.length });
         }
-        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3) };
+        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage };
       });
     },
 
     /** Predicts each listed unit's activations on a split from its label alone (0 to 10 per token). */
-    async simulateNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; labels: ArtifactRef; split: SplitName; units: number[] }) {
+    async simulateNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; labels: ArtifactRef[]; split: SplitName; units: number[] }) {
       return once('simulateNeurons', input, async () => {
         const corpus = loadCorpus(input.corpus);
-        const labels = new Map(store.getJson<Explanation[]>(input.labels).map((e) => [e.unit, e.label]));
+        const labels = new Map(input.labels.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
         const sentences = sentencesOf(corpus, input.split);
-        const simulator = simulatorFor(input.pipeline.simulator);
+        const usage = noUsage();
+        const simulator = simulatorFor(input.pipeline.simulator, { store, usage });
         const tokens = sentences.reduce((n, s) => n + s.length, 0);
+        // Unit-major: unit j's simulation is values[j * tokens .. (j + 1) * tokens].
         const values = new Float32Array(tokens * input.units.length);
         for (const [j, unit] of input.units.entries()) {
           const label = labels.get(unit);
-          if (label === undefined) throw new InvalidInputError(`unit ${unit} has no label in ${input.labels.sha256.slice(0, 12)}`);
-          let k = 0;
-          for (const s of await simulator.simulate(label, sentences)) for (const v of s) values[k++ * input.units.length + j] = v;
+          if (label === undefined) throw new InvalidInputError(`unit ${unit} has no label in the labels given to simulateNeurons`);
+          values.set((await simulator.simulate(label, sentences)).flat(), j * tokens);
+          beat({ unitsSimulated: j + 1, units: input.units.length });
         }
-        return { simulation: store.putBundle('simulation', { meta: { split: input.split, units: input.units }, arrays: { values } }), simulator: simulator.name };
+        const simulation = store.putBundle('simulation', { meta: { split: input.split, units: input.units, tokens }, arrays: { values } });
+        return { simulation, simulator: simulator.name, usage };
       });
     },
 
     /** Correlation of simulated and true activations per unit: top-and-random and random-only. */
-    async scoreExplanations(input: { pipeline: Pipeline; corpus: ArtifactRef; records: ArtifactRef; simulation: ArtifactRef }) {
+    async scoreExplanations(input: { pipeline: Pipeline; corpus: ArtifactRef; records: ArtifactRef; simulations: ArtifactRef[] }) {
       return once('scoreExplanations', input, async (): Promise<ScoreSummary> => {
         const { interpretability: o, seed } = input.pipeline;
         const truth = layerActivations(loadCorpus(input.corpus), input.records);
-        const sim = store.getBundle<{ units: number[] }>(input.simulation);
-        const values = sim.arrays.values as Float32Array;
-        const units = sim.meta.units;
-        const tokens = truth.words.length;
-        const scores = units.map((unit, j) => {
-          const column = new Float32Array(tokens);
-          for (let k = 0; k < tokens; k++) column[k] = values[k * units.length + j]!;
-          return roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random: o.randomExamples, seed }));
-        });
+        const simulated = loadSimulations(input.simulations, truth.words.length);
+        const scores = [...simulated.entries()].map(([unit, column]) => roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random: o.randomExamples, seed })));
         return { scores, meanTopAndRandom: mean(scores.map((s) => s.topAndRandom)), meanRandomOnly: mean(scores.map((s) => s.randomOnly)) };
+      });
+    },
+
+    /**
+     * Makes the best-explained dictionary features legible: each, best first, is given to the free neuron whose
+     * activations follow it most closely, which then carries the feature's label. Returns the layer's labels with
+     * those neurons' labels replaced.
+     */
+    async assignDictionaryFeatures(input: {
+      neuronRecords: ArtifactRef;
+      featureRecords: ArtifactRef;
+      featureScores: UnitScore[];
+      neuronLabels: ArtifactRef[];
+      featureLabels: ArtifactRef[];
+      count: number;
+    }) {
+      return once('assignDictionaryFeatures', input, async () => {
+        const neurons = store.getBundle<{ width: number }>(input.neuronRecords);
+        const features = store.getBundle<{ width: number }>(input.featureRecords);
+        const column = (b: typeof neurons, u: number) => {
+          const a = b.arrays.activations as Float32Array;
+          return Float32Array.from({ length: a.length / b.meta.width }, (_, k) => a[k * b.meta.width + u]!);
+        };
+        const neuronColumns = Array.from({ length: neurons.meta.width }, (_, u) => column(neurons, u));
+        const featureLabels = new Map(input.featureLabels.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
+        const assignments: { neuron: number; feature: number; featureScore: number; correlation: number }[] = [];
+        const taken = new Set<number>();
+        for (const f of [...input.featureScores].sort((a, b) => b.topAndRandom - a.topAndRandom || a.unit - b.unit)) {
+          if (assignments.length >= input.count || f.topAndRandom <= 0) break;
+          const fc = column(features, f.unit);
+          let best = -1;
+          let bestCorrelation = -Infinity;
+          neuronColumns.forEach((nc, u) => {
+            if (taken.has(u)) return;
+            const c = pearson(fc, nc);
+            if (c > bestCorrelation) [best, bestCorrelation] = [u, c];
+          });
+          if (best < 0) break;
+          taken.add(best);
+          assignments.push({ neuron: best, feature: f.unit, featureScore: f.topAndRandom, correlation: Math.round(bestCorrelation * 1e4) / 1e4 });
+        }
+        const labels = input.neuronLabels.flatMap((ref) => store.getJson<Explanation[]>(ref));
+        for (const a of assignments) labels.find((e) => e.unit === a.neuron)!.label = featureLabels.get(a.feature)!;
+        return { labels: store.putJson('labels', labels), legibleUnits: assignments.map((a) => a.neuron).sort((x, y) => x - y), assignments };
       });
     },
 
@@ -206,7 +326,7 @@ export function createActivities(store: ArtifactStore) {
      * Trains the layer's legible neurons towards the simulated activations of their labels (scaled to each neuron's
      * own activation level), together with the task loss. Free neurons take no part in the alignment loss.
      */
-    async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulation: ArtifactRef }): Promise<ModelResult & { alignLoss: number; alignedUnits: number[] }> {
+    async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulations: ArtifactRef[] }): Promise<ModelResult & { alignLoss: number; alignedUnits: number[] }> {
       return once('alignLegibleNeurons', input, async () => {
         const backend = await initBackend();
         const { pipeline: p } = input;
@@ -216,10 +336,10 @@ export function createActivities(store: ArtifactStore) {
           const depth = model.depthOf(input.layer);
           const width = model.spec.hidden[depth]!.width;
           const examples = nextWordExamples(corpus, corpus.splits.align, model.spec.contextWords);
-          const sim = store.getBundle<{ units: number[]; split: SplitName }>(input.simulation);
-          if (sim.meta.split !== 'align' || sim.meta.units.join() !== input.legibleUnits.join())
-            throw new InvalidInputError('alignLegibleNeurons: the simulation must cover the align split and exactly the legible units');
-          const { targets, weights } = alignmentTargets(recordLayer(model, examples.windows, depth), width, input.legibleUnits, sim.arrays.values as Float32Array);
+          const simulated = loadSimulations(input.simulations, examples.targets.length);
+          const missing = input.legibleUnits.filter((u) => !simulated.has(u));
+          if (missing.length > 0) throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
+          const { targets, weights } = alignmentTargets(recordLayer(model, examples.windows, depth), width, input.legibleUnits, simulated);
           const run = await train(model, nextWordExamples(corpus, corpus.splits.train, model.spec.contextWords), {
             epochs: p.alignment.epochs,
             batchSize: p.training.batchSize,
@@ -278,13 +398,14 @@ export type Activities = ReturnType<typeof createActivities>;
  * "on" count as much in all as those where it says "off" (most tokens are "off"), and divided by the level² and the
  * number of legible neurons so that each neuron counts alike. Free neurons get weight 0: they are not aligned.
  */
-function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulation: Float32Array) {
+function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulated: Map<number, Float32Array>) {
   const n = current.length / width;
   const targets = new Float32Array(n * width);
   const weights = new Float32Array(n * width);
-  legibleUnits.forEach((unit, j) => {
+  legibleUnits.forEach((unit) => {
     const level = activeLevel(current, width, unit);
-    const sim = (k: number) => simulation[k * legibleUnits.length + j]!;
+    const column = simulated.get(unit)!;
+    const sim = (k: number) => column[k]!;
     let on = 0;
     for (let k = 0; k < n; k++) if (sim(k) > 0) on++;
     const scale = 1 / (level * level * legibleUnits.length);
@@ -328,6 +449,16 @@ function beat(details: object): void {
     return;
   }
   context.heartbeat(details);
+}
+
+function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function roundScore(s: UnitScore): UnitScore {

@@ -28,7 +28,22 @@ export function formatReport(r: PipelineReport): string {
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
+    ...dictionaryLines(r),
     '',
     `backend: ${r.backends.join(', ')}`,
+    `language model: ${r.usage.calls} calls (${r.usage.cachedCalls} answered from the cache), ${r.usage.promptTokens} prompt and ${r.usage.completionTokens} completion tokens`,
   ].join('\n');
+}
+
+function dictionaryLines(r: PipelineReport): string[] {
+  const layers = r.layers.filter((l) => l.dictionary);
+  if (layers.length === 0) return [];
+  return [
+    '',
+    'dictionary learning (feature and neuron scores on the selection text):',
+    ...layers.map((l) => {
+      const d = l.dictionary!;
+      return `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}, mean L0 ${d.meanL0.toFixed(2)}; mean feature score ${d.meanFeatureScore.toFixed(3)} vs neuron score ${d.meanNeuronScore.toFixed(3)}`;
+    }),
+  ];
 }

@@ -1,37 +1,14 @@
-// The explainer and simulator interfaces every provider implements (embedded now; OpenAI-compatible endpoints
-// behind the same interface), and the factory that picks one from a pipeline's settings.
-import type { UnitRecords } from '../interp/records';
-import type { Pipeline } from '../pipelines/schema';
+// Picks the explainer and simulator a pipeline step asks for: the embedded provider, or an OpenAI-compatible endpoint.
+import type { Provider } from '../pipelines/schema';
 import { EmbeddedExplainer } from './embedded/explainer';
 import { EmbeddedSimulator } from './embedded/simulator';
+import { ChatClient, OpenAIExplainer, OpenAISimulator } from './openai';
+import type { Explainer, ProviderContext, Simulator } from './types';
 
-export interface Explanation {
-  unit: number;
-  /** Readable text: all that the simulator gets to see of the unit. */
-  label: string;
+export function explainerFor(settings: Provider, ctx: ProviderContext): Explainer {
+  return settings.provider === 'embedded' ? new EmbeddedExplainer() : new OpenAIExplainer(new ChatClient(settings, ctx));
 }
 
-export interface Explainer {
-  readonly name: string;
-  explain(units: UnitRecords[]): Promise<Explanation[]>;
-}
-
-/** Predicts a unit's activation on every token, on a 0 to 10 scale, from its label alone. */
-export interface Simulator {
-  readonly name: string;
-  simulate(label: string, sentences: string[][]): Promise<number[][]>;
-}
-
-export function explainerFor(settings: Pipeline['explainer']): Explainer {
-  switch (settings.provider) {
-    case 'embedded':
-      return new EmbeddedExplainer();
-  }
-}
-
-export function simulatorFor(settings: Pipeline['simulator']): Simulator {
-  switch (settings.provider) {
-    case 'embedded':
-      return new EmbeddedSimulator();
-  }
+export function simulatorFor(settings: Provider, ctx: ProviderContext): Simulator {
+  return settings.provider === 'embedded' ? new EmbeddedSimulator() : new OpenAISimulator(new ChatClient(settings, ctx), settings.sentencesPerCall);
 }

@@ -68,3 +68,18 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
   }) as (l: tf.Tensor2D) => tf.Scalar;
   return op(logits);
 }
+
+/**
+ * Keeps each row's k largest positive values and zeroes the rest (the TopK sparse autoencoder's activation). The
+ * gradient passes through the kept entries only; tfjs's topk has no gradient of its own.
+ */
+export function topKRelu(pre: tf.Tensor2D, k: number): tf.Tensor2D {
+  const [rows, cols] = pre.shape;
+  const op = customGrad((p: tf.Tensor, save: tf.GradSaveFunc) => {
+    const threshold = tf.topk(p, Math.min(k, cols)).values.slice([0, Math.min(k, cols) - 1], [rows, 1]);
+    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(p, threshold), tf.greater(p, 0)), 'float32');
+    save([keep]);
+    return { value: tf.mul(p, keep), gradFunc: (dy: tf.Tensor, [kept]: tf.Tensor[]) => tf.mul(dy, kept!) };
+  }) as (p: tf.Tensor2D) => tf.Tensor2D;
+  return op(pre);
+}

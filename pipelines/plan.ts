@@ -2,7 +2,7 @@
 // neurons each gets, and for every step kind its task queue, timeouts and retry policy. The workflow receives
 // this plan as its input, so replaying a run never depends on a file that may have changed.
 import { createHash } from 'node:crypto';
-import { STEP_KIND_NAMES, STEP_KINDS, type Pipeline, type ResourceTag, type StepKind } from './schema';
+import { STEP_KIND_NAMES, STEP_KINDS, type DictionarySettings, type Pipeline, type ResourceTag, type StepKind } from './schema';
 
 export interface StepOptions {
   tag: ResourceTag;
@@ -14,6 +14,8 @@ export interface StepOptions {
 
 export interface LayerPlan {
   name: string;
+  /** Dictionary learning for this layer, if on. */
+  dictionary?: DictionarySettings;
   /** Index among the model's hidden layers, 0 = lowest. */
   depth: number;
   width: number;
@@ -38,7 +40,7 @@ export function taskQueueFor(tag: ResourceTag, prefix = DEFAULT_QUEUE_PREFIX): s
 }
 
 /** Long steps heartbeat; a silent worker is presumed dead after this long and the step is retried elsewhere. */
-const LONG_STEPS: ReadonlySet<StepKind> = new Set(['trainBaseModel', 'alignLegibleNeurons', 'retrainLayersAbove']);
+const LONG_STEPS: ReadonlySet<StepKind> = new Set(['trainBaseModel', 'learnDictionary', 'alignLegibleNeurons', 'retrainLayersAbove']);
 
 export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = DEFAULT_QUEUE_PREFIX): Plan {
   const hidden = pipeline.model.hidden;
@@ -49,7 +51,8 @@ export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = D
     .map((depth): LayerPlan => {
       const { name, width } = hidden[depth]!;
       const legibleFraction = pipeline.interpretability.layers[name]?.legibleFraction ?? pipeline.interpretability.legibleFraction;
-      return { name, depth, width, legibleFraction, legibleUnits: Math.round(legibleFraction * width) };
+      const dictionary = pipeline.interpretability.layers[name]?.dictionary ?? pipeline.interpretability.dictionary;
+      return { name, depth, width, legibleFraction, legibleUnits: Math.round(legibleFraction * width), ...(dictionary?.enabled ? { dictionary } : {}) };
     });
   const defaults = pipeline.steps.defaults ?? {};
   const steps = Object.fromEntries(

@@ -8,9 +8,11 @@ export const STEP_KINDS = {
   trainBaseModel: 'gpu',
   evaluateTask: 'cpu',
   recordActivations: 'gpu',
+  learnDictionary: 'gpu',
   explainNeurons: 'llm',
   simulateNeurons: 'llm',
   scoreExplanations: 'cpu',
+  assignDictionaryFeatures: 'cpu',
   alignLegibleNeurons: 'gpu',
   retrainLayersAbove: 'gpu',
 } as const;
@@ -42,9 +44,44 @@ const StepSettings = z.strictObject({
 });
 export type StepSettings = z.infer<typeof StepSettings>;
 
-const Provider = z.strictObject({
+const EmbeddedProvider = z.strictObject({
   provider: z.literal('embedded').describe('The embedded, deterministic WordNet-grounded provider (no network).'),
 });
+
+const OpenAIProvider = z.strictObject({
+  provider: z.literal('openai').describe('Any OpenAI-compatible Chat Completions endpoint: OpenAI, vLLM, llama.cpp, Ollama.'),
+  model: z.string().min(1),
+  baseURL: z.url().optional().describe('Endpoint, e.g. http://localhost:8000/v1; default: OpenAI.'),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+    .default('OPENAI_API_KEY')
+    .describe('Environment variable the worker reads the API key from. The key itself never goes in a pipeline.'),
+  temperature: z.number().min(0).max(2).default(0),
+  maxConcurrency: z.int().min(1).max(256).default(4).describe('Requests in flight at once, per worker process.'),
+  requestsPerSecond: z.number().gt(0).max(1000).default(2).describe('Requests started per second, per worker process.'),
+  timeout: Duration.default('60s').describe('Longest wait for one answer.'),
+  maxRetries: z.int().min(0).max(10).default(4).describe('Retries of 429, 5xx and timeouts (honouring Retry-After).'),
+  answerAttempts: z.int().min(1).max(10).default(3).describe('Tries to get a well-formed answer before the step fails for good.'),
+  sentencesPerCall: z.int().min(1).max(200).default(10).describe('Held-out sentences the simulator predicts in one call.'),
+});
+export type OpenAIProvider = z.infer<typeof OpenAIProvider>;
+
+const Provider = z.discriminatedUnion('provider', [EmbeddedProvider, OpenAIProvider]);
+export type Provider = z.infer<typeof Provider>;
+
+const Dictionary = z.strictObject({
+  enabled: z.boolean().default(true),
+  kind: z.enum(['topk', 'l1']).default('topk').describe('TopK sparse autoencoder, or ReLU with an L1 penalty.'),
+  expansion: z.number().min(0.25).max(64).default(2).describe('Dictionary features per neuron.'),
+  k: z.int().min(1).default(4).describe('Active features per token (topk).'),
+  l1: z.number().min(0).default(0.001).describe('Sparsity penalty (l1).'),
+  epochs: z.int().min(1).max(10000).default(30),
+  batchSize: z.int().min(1).default(256),
+  learningRate: z.number().gt(0).max(1).default(0.003),
+  resampleDead: z.boolean().default(true).describe('Re-initialise features that never fire, towards badly reconstructed inputs.'),
+});
+export type DictionarySettings = z.infer<typeof Dictionary>;
 
 const HiddenLayer = z.strictObject({
   name: Name,
@@ -53,6 +90,7 @@ const HiddenLayer = z.strictObject({
 
 const LayerSettings = z.strictObject({
   legibleFraction: z.number().min(0).max(1).optional().describe('Share of the layer made legible; the rest stay free.'),
+  dictionary: Dictionary.optional().describe('Dictionary learning for this layer (overrides interpretability.dictionary).'),
 });
 
 export const PipelineSchema = z
@@ -92,10 +130,15 @@ export const PipelineSchema = z
         topExamples: z.int().min(1).max(200).default(20),
         randomExamples: z.int().min(0).max(200).default(20),
         scoringSequences: z.int().min(20).default(400).describe('Held-out sentences that choose the legible neurons, and as many again that every score is measured on.'),
+        unitsPerActivity: z.int().min(1).default(32).describe('Units one explain or simulate activity takes: layers fan out over the llm queue.'),
+        incoming: z
+          .strictObject({ topN: z.int().min(1).max(50).describe('Strongest incoming neurons of the layer below whose labels and weights the explainer sees.') })
+          .optional(),
+        dictionary: Dictionary.optional().describe('Dictionary learning: explain sparse-autoencoder features and make legible neurons follow the best.'),
       })
       .prefault({}),
-    explainer: Provider.prefault({ provider: 'embedded' }),
-    simulator: Provider.prefault({ provider: 'embedded' }),
+    explainer: Provider.default({ provider: 'embedded' }),
+    simulator: Provider.default({ provider: 'embedded' }),
     alignment: z
       .strictObject({
         sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),
@@ -178,6 +221,13 @@ export const PipelineSchema = z
 
 export type Pipeline = z.output<typeof PipelineSchema>;
 export type PipelineInput = z.input<typeof PipelineSchema>;
+
+/** Milliseconds of a schema duration ("90s", "30m", "2h"). */
+export function durationMs(d: string): number {
+  const m = d.match(/^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/);
+  if (!m) throw new Error(`"${d}" is not a duration`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+}
 
 /** JSON Schema for editors (yaml-language-server), generated from the same zod schema. */
 export function pipelineJsonSchema(): object {

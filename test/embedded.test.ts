@@ -24,14 +24,14 @@ describe('embedded explainer and simulator', () => {
   const animalRandom = records(['he wrote a long letter', 'the car stopped at the light', 'she played music all day', 'rain fell on the roof'].map(split), () => false);
 
   it('labels an animal neuron with readable text about animals', async () => {
-    const [e] = await explainer.explain([{ unit: 3, top: animalTop, random: animalRandom }]);
+    const [e] = await explainer.explain([{ records: { unit: 3, top: animalTop, random: animalRandom } }]);
     assert.equal(e!.unit, 3);
     assert.match(e!.label, /animal/);
     assert.match(e!.label, /e\.g\. "/);
   });
 
   it('the simulator turns that label alone into high activations on unseen animal words', async () => {
-    const [e] = await explainer.explain([{ unit: 0, top: animalTop, random: animalRandom }]);
+    const [e] = await explainer.explain([{ records: { unit: 0, top: animalTop, random: animalRandom } }]);
     const unseen = [split('the elephant and the sheep ate'), split('a wolf chased two rabbits'), split('the table is made of oak')];
     const sim = await simulator.simulate(e!.label, unseen);
     const at = (i: number, w: string) => sim[i]![unseen[i]!.indexOf(w)];
@@ -43,7 +43,7 @@ describe('embedded explainer and simulator', () => {
     const fires = (w: string) => w === 'of' || w === 'in';
     const top = records(['the top of the hill', 'a man in a boat', 'the end of the day', 'water in the glass'].map(split), fires);
     const random = records(['she sang a song', 'dogs bark loudly'].map(split), fires);
-    const [e] = await explainer.explain([{ unit: 0, top, random }]);
+    const [e] = await explainer.explain([{ records: { unit: 0, top, random } }]);
     assert.match(e!.label, /"of"/);
     assert.match(e!.label, /"in"/);
     const [sim] = await simulator.simulate(e!.label, [split('most of them live in towns')]);
@@ -54,12 +54,12 @@ describe('embedded explainer and simulator', () => {
     const fires = (w: string) => w.endsWith('ing');
     const top = records(['running and jumping', 'the singing bird', 'a moving car was passing', 'reading books', 'swimming pools'].map(split), fires);
     const random = records(['the house is red', 'she ate an apple', 'we sat down'].map(split), fires);
-    const [e] = await explainer.explain([{ unit: 0, top, random }]);
+    const [e] = await explainer.explain([{ records: { unit: 0, top, random } }]);
     assert.match(e!.label, /ending in "-ing"/);
   });
 
   it('a dead neuron gets a label that simulates to nothing', async () => {
-    const [e] = await explainer.explain([{ unit: 0, top: records([split('nothing here')], () => false), random: [] }]);
+    const [e] = await explainer.explain([{ records: { unit: 0, top: records([split('nothing here')], () => false), random: [] } }]);
     const [sim] = await simulator.simulate(e!.label, [split('the dog ran')]);
     assert.deepEqual(sim, [0, 0, 0]);
   });
@@ -76,7 +76,7 @@ describe('embedded explainer and simulator', () => {
   });
 
   it('its own labels score well against the activations they were made from', async () => {
-    const [e] = await explainer.explain([{ unit: 0, top: animalTop, random: animalRandom }]);
+    const [e] = await explainer.explain([{ records: { unit: 0, top: animalTop, random: animalRandom } }]);
     const all = [...animalTop, ...animalRandom];
     const sim = (await simulator.simulate(e!.label, all.map((r) => r.tokens))).flat();
     assert.ok(pearson(all.flatMap((r) => r.activations), sim) > 0.9);

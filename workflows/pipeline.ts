@@ -9,6 +9,7 @@ import type { StepKind } from '../pipelines/schema';
 import type { TaskMetrics } from '../nn/train';
 import type { ArtifactRef } from '../store/artifacts';
 import type { UnitScore } from '../interp/scoring';
+import { addUsage, noUsage, type Usage } from '../llm/types';
 import { LAYER_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
 
 export interface LayerReport {
@@ -31,7 +32,21 @@ export interface LayerReport {
   frozenWeights: string;
   scoresBefore: UnitScore[];
   scoresAfter: UnitScore[];
-  labels: ArtifactRef;
+  /** The neurons' labels (legible neurons carry their dictionary feature's label). */
+  labels: ArtifactRef[];
+  dictionary?: DictionaryReport;
+}
+
+export interface DictionaryReport {
+  features: number;
+  liveFeatures: number;
+  fractionOfVarianceExplained: number;
+  meanL0: number;
+  deadFraction: number;
+  /** Mean top-and-random score of the live features' labels, and of the neurons' own labels (selection text). */
+  meanFeatureScore: number;
+  meanNeuronScore: number;
+  assignments: { neuron: number; feature: number; featureScore: number; correlation: number }[];
 }
 
 export interface PipelineReport {
@@ -44,6 +59,8 @@ export interface PipelineReport {
   /** sha256 prefixes of every hidden layer's weights in the final model. */
   finalLayerHashes: Record<string, string>;
   backends: string[];
+  /** Language-model calls and tokens of every explain and simulate step together. */
+  usage: Usage;
 }
 
 export interface PipelineProgress {
@@ -59,6 +76,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
   const progress: PipelineProgress = { completedSteps: 0 };
   setHandler(progressQuery, () => progress);
   const backends = new Set<string>();
+  let usage = noUsage();
 
   /** Runs one step as an activity on its tag's task queue, with its timeouts and retry policy. */
   async function step<K extends StepKind>(kind: K, input: Parameters<Activities[K]>[0]): Promise<Awaited<ReturnType<Activities[K]>>> {
@@ -76,6 +94,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     const result = await activity(input);
     progress.completedSteps++;
     if ('backend' in result && typeof result.backend === 'string') backends.add(result.backend);
+    if ('usage' in result) usage = addUsage(usage, result.usage);
     return result;
   }
 
@@ -88,35 +107,81 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
   const baseTask = task;
   const layers: LayerReport[] = [];
 
+  /** Labels of each processed layer's neurons, by depth: the incoming context of the layer above. */
+  const labelsByDepth = new Map<number, ArtifactRef[]>();
+  const incoming = p.interpretability.incoming;
+
   for (const layer of plan.layers) {
     progress.layer = layer.name;
     upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: layer.name }]);
-    const allUnits = Array.from({ length: layer.width }, (_, i) => i);
+    const allUnits = range(layer.width);
+    /** Runs one activity per batch of units, all at once: a layer fans out over the llm queue's workers. */
+    const fanOut = <T>(units: number[], run: (batch: number[]) => Promise<T>) => Promise.all(batches(units, p.interpretability.unitsPerActivity).map(run));
+    const explain = async (records: ArtifactRef, units: number[], withIncoming: boolean) => {
+      const below = labelsByDepth.get(layer.depth - 1);
+      const context = withIncoming && incoming && below ? { incoming: { model, layer: layer.name, labelsBelow: below, topN: incoming.topN } } : {};
+      return (await fanOut(units, (batch) => step('explainNeurons', { pipeline: p, corpus, records, units: batch, ...context }))).map((r) => r.labels);
+    };
+    const simulate = async (labels: ArtifactRef[], split: 'select' | 'score' | 'align', units: number[]) =>
+      (await fanOut(units, (batch) => step('simulateNeurons', { pipeline: p, corpus, labels, split, units: batch }))).map((r) => r.simulation);
 
     // Labels are made on training text; the legible neurons are chosen on one part of the held-out text, and every
     // reported score is measured on another: the same text, labels and simulation before and after alignment.
-    const recorded = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['explain', 'select', 'score'] });
-    const explained = await step('explainNeurons', { pipeline: p, corpus, records: recorded.records.explain! });
-    const labels = explained.labels;
-    const simSelect = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'select', units: allUnits });
-    const simScore = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'score', units: allUnits });
-    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.records.select!, simulation: simSelect.simulation });
-    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.records.score!, simulation: simScore.simulation });
+    const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
+    const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
+    const neuronLabels = await explain(recorded.explain!, allUnits, true);
+    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: await simulate(neuronLabels, 'select', allUnits) });
 
-    const legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits);
+    let labels = neuronLabels;
+    let legibleUnits: number[];
+    let dictionary: DictionaryReport | undefined;
+    if (layer.dictionary) {
+      // Explain the dictionary's features like neurons; the best-explained become the legible neurons' labels.
+      const learned = await step('learnDictionary', {
+        pipeline: p,
+        layer: layer.name,
+        settings: layer.dictionary,
+        train: [recorded.explain!, recorded.align!],
+        encode: { explain: recorded.explain!, select: recorded.select! },
+      });
+      const featureLabels = await explain(learned.records.explain!, learned.liveFeatures, false);
+      const featureScores = await step('scoreExplanations', {
+        pipeline: p,
+        corpus,
+        records: learned.records.select!,
+        simulations: await simulate(featureLabels, 'select', learned.liveFeatures),
+      });
+      const assigned = await step('assignDictionaryFeatures', {
+        neuronRecords: recorded.explain!,
+        featureRecords: learned.records.explain!,
+        featureScores: featureScores.scores,
+        neuronLabels,
+        featureLabels,
+        count: layer.legibleUnits,
+      });
+      labels = [assigned.labels];
+      legibleUnits = assigned.legibleUnits;
+      dictionary = { ...learned.stats, liveFeatures: learned.liveFeatures.length, meanFeatureScore: featureScores.meanTopAndRandom, meanNeuronScore: selection.meanTopAndRandom, assignments: assigned.assignments };
+    } else {
+      legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits);
+    }
+    const scoreSimulations = await simulate(labels, 'score', allUnits);
+    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: scoreSimulations });
+
     let alignLoss = 0;
     if (legibleUnits.length > 0) {
-      const targets = await step('simulateNeurons', { pipeline: p, corpus, labels, split: 'align', units: legibleUnits });
-      const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulation: targets.simulation });
+      const targets = await simulate(labels, 'align', legibleUnits);
+      const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
       model = aligned.model;
       alignLoss = aligned.alignLoss;
     }
     const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model, layer: layer.name });
     model = retrained.model;
     layerHashes = retrained.layerHashes;
+    labelsByDepth.set(layer.depth, labels);
 
-    const recordedAfter = await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] });
-    const after = await step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.records.score!, simulation: simScore.simulation });
+    const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
+    const after = await step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.score!, simulations: scoreSimulations });
     const taskAfter = (await step('evaluateTask', { corpus, model })).metrics;
 
     const isLegible = new Set(legibleUnits);
@@ -139,6 +204,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
       scoresBefore: before.scores,
       scoresAfter: after.scores,
       labels,
+      ...(dictionary ? { dictionary } : {}),
     });
     task = taskAfter;
   }
@@ -160,6 +226,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     finalModel: model,
     finalLayerHashes: layerHashes,
     backends: [...backends],
+    usage,
   };
 }
 
@@ -170,6 +237,16 @@ export function pickLegibleUnits(scores: UnitScore[], count: number): number[] {
     .slice(0, count)
     .map((s) => s.unit)
     .sort((a, b) => a - b);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function batches<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
 }
 
 function mean(xs: number[]): number {

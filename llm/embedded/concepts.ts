@@ -1,7 +1,8 @@
 // The concepts the embedded provider explains units with, grounded in WordNet: lexicographer categories ("words for
-// animals"), hypernym closures ("kinds of vehicle"), word endings and explicit word sets. Owns which words a concept
-// covers, how a concept is written as readable label text, and how label text (written here, by a person or by an
-// LLM) is read back into a concept: the simulator sees nothing but that text.
+// animals"), hypernym closures ("kinds of vehicle"), word endings and explicit word sets, and combinations of two
+// ("A or B", "A, but not B"). Owns which words a concept covers, how a concept is written as readable label text,
+// and how label text (written here, by a person or by an LLM) is read back into concepts: the simulator sees
+// nothing but that text.
 import { wordNet, type Pos } from '../../data/wordnet';
 
 export type Concept =
@@ -9,6 +10,8 @@ export type Concept =
   | { kind: 'hypernym'; synset: string }
   | { kind: 'suffix'; suffix: string }
   | { kind: 'words'; words: string[] }
+  | { kind: 'anyOf'; parts: Concept[] }
+  | { kind: 'except'; base: Concept; except: Concept }
   | { kind: 'nothing' };
 
 /** How each lexicographer category reads in a label; the simulator reads labels back through the same table. */
@@ -115,6 +118,10 @@ export function covers(c: Concept, word: string): boolean {
       return word.length > c.suffix.length + 2 && word.endsWith(c.suffix);
     case 'words':
       return c.words.includes(word);
+    case 'anyOf':
+      return c.parts.some((p) => covers(p, word));
+    case 'except':
+      return covers(c.base, word) && !covers(c.except, word);
     case 'nothing':
       return false;
   }
@@ -155,18 +162,59 @@ export function describe(c: Concept, examples: string[]): string {
       return `words ending in "-${c.suffix}"${eg}`;
     case 'words':
       return `the word${c.words.length > 1 ? 's' : ''} ${listWords(c.words)}`;
+    case 'anyOf':
+      return c.parts.map((p) => describe(p, examples.filter((w) => covers(p, w)).slice(0, 2))).join(' or ');
+    case 'except':
+      return `${describe(c.base, examples)}, but not ${describe(c.except, [])}`;
     case 'nothing':
       return 'never active on these examples';
   }
 }
 
 /**
- * Reads a label back into the concepts it names. Understands the labels `describe` writes and free text: category
- * phrases, "kinds of X (gloss)", word endings, quoted words, and otherwise each content word's WordNet noun sense.
+ * Reads a label back into the concept it names. Understands the labels `describe` writes and free text: "A or B",
+ * "A, but not B", category phrases, "kinds of X (gloss)", word endings, quoted words, and otherwise each content
+ * word's most frequent WordNet noun sense.
  */
-export function readLabel(label: string): Concept[] {
-  const text = label.toLowerCase();
-  if (/never active|no activation|dead/.test(text)) return [{ kind: 'nothing' }];
+export function readLabel(label: string): Concept {
+  const text = label.toLowerCase().trim();
+  if (/never active|no activation|\bdead\b/.test(text)) return { kind: 'nothing' };
+  const [positive, ...negative] = splitOutside(text, /,? but not /);
+  const base = anyOf(splitOutside(positive!, / or /).flatMap(readClause));
+  if (negative.length === 0) return base;
+  return { kind: 'except', base, except: anyOf(negative.flatMap(readClause)) };
+}
+
+function anyOf(parts: Concept[]): Concept {
+  return parts.length === 1 ? parts[0]! : { kind: 'anyOf', parts };
+}
+
+/** Splits text at a separator that stands outside quotes and parentheses. */
+function splitOutside(text: string, separator: RegExp): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === '(') depth++;
+    else if (!quoted && ch === ')') depth = Math.max(0, depth - 1);
+    else if (!quoted && depth === 0) {
+      const m = text.slice(i).match(separator);
+      if (m && m.index === 0) {
+        parts.push(text.slice(start, i));
+        i += m[0].length - 1;
+        start = i + 1;
+      }
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
+}
+
+/** The concepts one clause of a label names. */
+function readClause(text: string): Concept[] {
   const concepts: Concept[] = [];
   const quoted = [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]!.trim());
   const suffix = text.match(/ending in "-?([a-z]+)"/);

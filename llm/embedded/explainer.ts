@@ -1,29 +1,41 @@
-// The embedded explainer: labels a unit with the WordNet concept whose indicator best matches the unit's
-// activations on its top-activating and random examples, and writes that concept as readable text.
-// Deterministic and offline: it plays the part of the language model in the explain step.
-import type { UnitRecords } from '../../interp/records';
+// The embedded explainer: labels a unit with the WordNet concept, or combination of two ("A or B", "A, but not B"),
+// whose indicator best matches the unit's activations on its top-activating and random examples, and writes it as
+// readable text. Concepts named by the labels of its strongest incoming neurons are candidates too. Deterministic
+// and offline: it plays the part of the language model in the explain step.
 import { pearson } from '../../interp/scoring';
-import type { Explainer, Explanation } from '../provider';
-import { covers, describe, featuresOf, isFunctionWord, SUFFIXES, synsetDepth, type Concept } from './concepts';
+import type { Explainer, ExplainRequest, Explanation } from '../types';
+import { covers, describe, featuresOf, isFunctionWord, readLabel, SUFFIXES, synsetDepth, type Concept } from './concepts';
 
 /** Tokens with at least this share of the unit's maximum activation are the ones a concept must explain. */
 const HOT = 0.5;
 /** Per listed word, a word-set concept must beat a WordNet concept by this much correlation to be chosen. */
 const WORD_PENALTY = 0.02;
+/** A combination of two concepts must beat the better of them by this much. */
+const COMBINATION_PENALTY = 0.03;
 const MAX_LISTED_WORDS = 8;
+/** How many of the best single concepts are tried in combinations. */
+const COMBINE_BEST = 12;
 
 export class EmbeddedExplainer implements Explainer {
   readonly name = 'embedded';
 
-  async explain(units: UnitRecords[]): Promise<Explanation[]> {
-    return units.map((u) => ({ unit: u.unit, label: explainUnit(u) }));
+  async explain(requests: ExplainRequest[]): Promise<Explanation[]> {
+    return requests.map((r) => ({ unit: r.records.unit, label: explainUnit(r) }));
   }
 }
 
-export function explainUnit(u: UnitRecords): string {
+interface Candidate {
+  concept: Concept;
+  penalty: number;
+  /** 1 where the concept covers the token. */
+  indicator: Float64Array;
+  score: number;
+}
+
+export function explainUnit(req: ExplainRequest): string {
   const words: string[] = [];
   const acts: number[] = [];
-  for (const r of [...u.top, ...u.random]) {
+  for (const r of [...req.records.top, ...req.records.random]) {
     words.push(...r.tokens);
     acts.push(...r.activations);
   }
@@ -41,32 +53,35 @@ export function explainUnit(u: UnitRecords): string {
   });
   const hot = [...totals.entries()].sort((a, b) => b[1].sum / b[1].n - a[1].sum / a[1].n || (a[0] < b[0] ? -1 : 1)).map(([w]) => w);
 
-  const candidates: { concept: Concept; penalty: number }[] = [];
+  const candidates: Candidate[] = [];
   const seen = new Set<string>();
-  const add = (concept: Concept, penalty: number) => {
+  const consider = (concept: Concept, penalty: number, indicator = Float64Array.from(words, (w) => (covers(concept, w) ? 1 : 0))) => {
     const key = JSON.stringify(concept);
-    if (!seen.has(key)) {
-      seen.add(key);
-      candidates.push({ concept, penalty });
-    }
+    if (seen.has(key)) return;
+    seen.add(key);
+    candidates.push({ concept, penalty, indicator, score: pearson(acts, indicator) - penalty });
   };
   for (const w of hot.slice(0, 30)) {
     const f = featuresOf(w);
-    for (const lexname of f.categories) add({ kind: 'category', lexname }, 0);
-    for (const synset of f.ancestors) if (synsetDepth(synset) >= 3) add({ kind: 'hypernym', synset }, 0.001);
-    for (const suffix of SUFFIXES) if (covers({ kind: 'suffix', suffix }, w)) add({ kind: 'suffix', suffix }, 0.002);
+    for (const lexname of f.categories) consider({ kind: 'category', lexname }, 0);
+    for (const synset of f.ancestors) if (synsetDepth(synset) >= 3) consider({ kind: 'hypernym', synset }, 0.001);
+    for (const suffix of SUFFIXES) if (covers({ kind: 'suffix', suffix }, w)) consider({ kind: 'suffix', suffix }, 0.002);
   }
-  for (let k = 1; k <= Math.min(MAX_LISTED_WORDS, hot.length); k++) add({ kind: 'words', words: hot.slice(0, k) }, WORD_PENALTY * k);
+  for (let k = 1; k <= Math.min(MAX_LISTED_WORDS, hot.length); k++) consider({ kind: 'words', words: hot.slice(0, k) }, WORD_PENALTY * k);
+  for (const n of req.incoming ?? []) if (n.weight > 0) consider(readLabel(n.label), 0);
 
-  let best = candidates[0]!;
-  let bestScore = -Infinity;
-  for (const c of candidates) {
-    const score = pearson(acts, words.map((w) => (covers(c.concept, w) ? 1 : 0))) - c.penalty;
-    if (score > bestScore) {
-      best = c;
-      bestScore = score;
+  const singles = [...candidates].sort((a, b) => b.score - a.score).slice(0, COMBINE_BEST);
+  for (const a of singles) {
+    for (const b of singles) {
+      if (a === b) continue;
+      const penalty = a.penalty + b.penalty + COMBINATION_PENALTY;
+      if (JSON.stringify(a.concept) < JSON.stringify(b.concept))
+        consider({ kind: 'anyOf', parts: [a.concept, b.concept] }, penalty, a.indicator.map((x, i) => Math.max(x, b.indicator[i]!)));
+      consider({ kind: 'except', base: a.concept, except: b.concept }, penalty, a.indicator.map((x, i) => x * (1 - b.indicator[i]!)));
     }
   }
-  const examples = best.concept.kind === 'words' ? [] : hot.filter((w) => covers(best.concept, w) && !isFunctionWord(w));
-  return describe(best.concept, examples);
+
+  const best = candidates.reduce((x, y) => (y.score > x.score ? y : x));
+  const examples = hot.filter((w) => covers(best.concept, w) && !isFunctionWord(w));
+  return describe(best.concept, best.concept.kind === 'words' ? [] : examples);
 }

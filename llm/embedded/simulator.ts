@@ -1,21 +1,19 @@
 // The embedded simulator: predicts a unit's activation (0 to 10) on each token from its label text alone, by
 // reading the label into WordNet concepts and marking the tokens those concepts cover. Deterministic, no network.
-import type { Simulator } from '../provider';
+import { SIMULATION_MAX, type Simulator } from '../types';
 import { covers, readLabel } from './concepts';
-
-export const SIMULATION_MAX = 10;
 
 export class EmbeddedSimulator implements Simulator {
   readonly name = 'embedded';
 
   /** A per-word prediction for one label; the same label is read once. */
   predictor(label: string): (word: string) => number {
-    const concepts = readLabel(label);
+    const concept = readLabel(label);
     const memo = new Map<string, number>();
     return (word) => {
       let v = memo.get(word);
       if (v === undefined) {
-        v = concepts.some((c) => covers(c, word)) ? SIMULATION_MAX : 0;
+        v = covers(concept, word) ? SIMULATION_MAX : 0;
         memo.set(word, v);
       }
       return v;
