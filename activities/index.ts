@@ -11,7 +11,7 @@ import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, senten
 import { unitRecords, type LayerActivations } from '../interp/records';
 import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
 import { explainerFor, simulatorFor } from '../llm/provider';
-import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron } from '../llm/types';
+import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Usage } from '../llm/types';
 import { initBackend } from '../nn/backend';
 import { trainDictionary } from '../nn/dictionary';
 import { NextWordModel, type ModelMeta } from '../nn/model';
@@ -47,6 +47,11 @@ export function createActivities(store: ArtifactStore) {
   async function once<R extends object>(kind: StepKind, input: unknown, compute: () => Promise<R>): Promise<R & { reused: boolean }> {
     try {
       const { result, reused } = await store.memoise(kind, { code, input }, compute);
+      // A reused result cost nothing this time: its language-model calls count as answered from the cache.
+      if (reused && 'usage' in result) {
+        const u = result.usage as Usage;
+        return { ...result, usage: { ...noUsage(), cachedCalls: u.calls + u.cachedCalls }, reused };
+      }
       return { ...result, reused };
     } catch (err) {
       throw asFailure(err);

@@ -1,5 +1,6 @@
-// End to end on the real Temporal dev server: a small pipeline runs every step as an activity on the task queue of
-// its resource tag, legible neurons' scores rise, frozen layers stay frozen, and a second run reuses every result.
+// End to end on the real Temporal dev server: a small pipeline (dictionary learning on its second layer, units
+// fanned out in batches) runs every step as an activity on the task queue of its resource tag, legible neurons'
+// scores rise, frozen layers stay frozen, and a second run reuses every result.
 import type { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
@@ -25,7 +26,13 @@ model:
   vocabularySize: 500
   hidden: [{ name: h1, width: 16 }, { name: h2, width: 16 }]
 training: { epochs: 2 }
-interpretability: { explanationSequences: 600, scoringSequences: 200, legibleFraction: 0.5 }
+interpretability:
+  explanationSequences: 600
+  scoringSequences: 200
+  legibleFraction: 0.5
+  unitsPerActivity: 8
+  layers:
+    h2: { dictionary: { expansion: 2, k: 2, epochs: 10 } }
 alignment: { sequences: 800, epochs: 3 }
 steps:
   evaluateTask: { tag: gpu }
@@ -74,18 +81,30 @@ describe('a pipeline on the Temporal dev server', () => {
       const tag = s.type === 'evaluateTask' ? 'gpu' : STEP_KINDS[s.type];
       assert.equal(s.queue, `${PREFIX}-${tag}`, `${s.type} ran on ${s.queue}`);
     }
-    // Per layer: record, explain, simulate twice, score twice, simulate the alignment targets, align, retrain,
-    // record, score, evaluate.
-    assert.equal(scheduled.length, 3 + 12 * 2);
+    const count = (kind: StepKind) => scheduled.filter((s) => s.type === kind).length;
+    const once = { prepareCorpus: 1, trainBaseModel: 1, evaluateTask: 3, recordActivations: 4, learnDictionary: 1, assignDictionaryFeatures: 1, alignLegibleNeurons: 2, retrainLayersAbove: 2 };
+    for (const [kind, n] of Object.entries(once)) assert.equal(count(kind as StepKind), n, kind);
+    // 16 neurons in batches of 8: explain and simulate fan out, and the dictionary's features are explained too.
+    assert.ok(count('explainNeurons') >= 5, `${count('explainNeurons')} explain activities`);
+    assert.ok(count('simulateNeurons') >= 10, `${count('simulateNeurons')} simulate activities`);
     assert.equal(completed.size, scheduled.length);
   });
 
   it('raises the legible neurons\' explanation scores', () => {
     for (const l of report.layers) {
-      assert.equal(l.legibleUnits.length, 8);
+      assert.equal(l.legibleUnits.length, 8, l.layer);
       assert.ok(l.legibleAfter > l.legibleBefore, `${l.layer}: legible score ${l.legibleBefore} -> ${l.legibleAfter}`);
       assert.ok(l.legibleAfter > l.freeAfter, `${l.layer}: legible ${l.legibleAfter} vs free ${l.freeAfter}`);
     }
+  });
+
+  it('learns a dictionary for h2 and gives its best features to legible neurons', () => {
+    const d = report.layers[1]!.dictionary!;
+    assert.ok(d && report.layers[0]!.dictionary === undefined);
+    assert.equal(d.features, 32);
+    assert.ok(d.fractionOfVarianceExplained > 0.5 && d.meanL0 <= 2 + 1e-9, JSON.stringify(d));
+    assert.deepEqual(d.assignments.map((a) => a.neuron).sort((a, b) => a - b), report.layers[1]!.legibleUnits);
+    assert.ok(d.assignments.every((a, i) => i === 0 || a.featureScore <= d.assignments[i - 1]!.featureScore), 'best features first');
   });
 
   it('aligns only the legible neurons', () => {
