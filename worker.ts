@@ -1,7 +1,7 @@
 // A Legible worker process: polls the task queues of the resource tags it is given (default: all) and, unless
 // --no-workflows, runs the pipeline workflows. Start one per machine and tag set to scale out, e.g.
 //   npm run worker -- --tags gpu        (on a machine with a GPU)
-//   npm run worker -- --tags llm,cpu --llm-concurrency 16
+//   npm run worker -- --tags llm,cpu --llm-concurrency 16 --llm-activities-per-second 4
 import { parseArgs } from 'node:util';
 import { ResourceTag } from './pipelines/schema';
 import { defaultAddress, stateDir } from './temporal/server';
@@ -15,6 +15,7 @@ async function main(): Promise<void> {
       'gpu-concurrency': { type: 'string' },
       'llm-concurrency': { type: 'string' },
       'cpu-concurrency': { type: 'string' },
+      'llm-activities-per-second': { type: 'string' },
     },
   });
   const tags = values.tags.split(',').map((t) => {
@@ -30,9 +31,18 @@ async function main(): Promise<void> {
       return [[tag, Number(v)]];
     }),
   );
+  const llmRate = values['llm-activities-per-second'];
+  if (llmRate !== undefined && !(Number(llmRate) > 0)) throw new Error(`--llm-activities-per-second: "${llmRate}" is not a positive number`);
   installQuietRuntime();
   const address = defaultAddress();
-  const running = await startWorkers({ address, tags, workflows: !values['no-workflows'], storeRoot: stateDir(), concurrency });
+  const running = await startWorkers({
+    address,
+    tags,
+    workflows: !values['no-workflows'],
+    storeRoot: stateDir(),
+    concurrency,
+    ...(llmRate ? { activitiesPerSecond: { llm: Number(llmRate) } } : {}),
+  });
   console.log(`Legible worker on ${address}: tags ${tags.join(', ')}${values['no-workflows'] ? '' : ', workflows'}; artifacts in ${stateDir()}`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.shutdown());
   await running.done;

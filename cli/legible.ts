@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { loadPipelineFile, PipelineError } from '../pipelines/load';
 import { expandPlan, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
-import { pipelineJsonSchema } from '../pipelines/schema';
+import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipelines/schema';
 import { startPipelineRun, workflowUrl } from '../temporal/client';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers } from '../temporal/workers';
@@ -82,7 +82,7 @@ async function run(args: string[]): Promise<number> {
   const server = await connectOrStartServer(defaultAddress());
   const workers = values['no-workers']
     ? undefined
-    : await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX });
+    : await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX, concurrency: llmConcurrency(loaded.pipeline) });
   try {
     const started = performance.now();
     const { workflowId, handle } = await startPipelineRun(server.connection, plan, loaded.text);
@@ -96,6 +96,12 @@ async function run(args: string[]): Promise<number> {
     await workers?.shutdown();
     await server.close();
   }
+}
+
+/** An LLM endpoint's concurrency is also the number of explain and simulate activities the llm worker runs at once. */
+function llmConcurrency(p: Pipeline): Partial<Record<ResourceTag, number>> {
+  const limits = [p.explainer, p.simulator].flatMap((s) => (s.provider === 'openai' ? [s.maxConcurrency] : []));
+  return limits.length > 0 ? { llm: Math.max(...limits) } : {};
 }
 
 main(process.argv.slice(2)).then(

@@ -25,6 +25,8 @@ export interface WorkerOptions {
   storeRoot: string;
   queuePrefix?: string;
   concurrency?: Partial<Record<ResourceTag, number>>;
+  /** Queue-wide limit on activities started per second, per tag (Temporal's maxTaskQueueActivitiesPerSecond). */
+  activitiesPerSecond?: Partial<Record<ResourceTag, number>>;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
@@ -53,6 +55,7 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
         taskQueue: taskQueueFor(tag, o.queuePrefix),
         activities,
         maxConcurrentActivityTaskExecutions: o.concurrency?.[tag] ?? DEFAULT_CONCURRENCY[tag],
+        ...(o.activitiesPerSecond?.[tag] ? { maxTaskQueueActivitiesPerSecond: o.activitiesPerSecond[tag] } : {}),
       }),
     );
   }

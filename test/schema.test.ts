@@ -1,13 +1,13 @@
 // Pipeline validation: every kind of bad file is rejected before anything runs, with file, line, column and key.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parsePipeline, PipelineError, type PipelineProblem } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
-import { STEP_KINDS } from '../pipelines/schema';
+import { pipelineJsonSchema, STEP_KINDS } from '../pipelines/schema';
 
 const GOOD = `name: t
 model:
@@ -100,6 +100,16 @@ describe('pipeline validation', () => {
     const plan = expandPlan(parsePipeline(text), text, 'x');
     assert.deepEqual([plan.steps.evaluateTask.taskQueue, plan.steps.evaluateTask.startToCloseTimeout], ['x-gpu', '5m']);
     assert.equal(plan.steps.explainNeurons.retry.maximumAttempts, 5);
+  });
+
+  it('every example pipeline validates, and the committed JSON Schema is the one the zod schema generates', () => {
+    const dir = join(__dirname, '..', 'pipelines');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      assert.doesNotThrow(() => parsePipeline(text, file), file);
+      assert.match(text, /^# yaml-language-server: \$schema=\.\/pipeline\.schema\.json/, `${file} names the schema for editors`);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pipeline.schema.json'), 'utf8')), pipelineJsonSchema(), 'run `npm run schema`');
   });
 
   it('`legible validate` prints file:line:column and exits non-zero', () => {
