@@ -15,11 +15,13 @@ import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Us
 import { initBackend } from '../nn/backend';
 import { trainDictionary } from '../nn/dictionary';
 import { NextWordModel, type ModelMeta } from '../nn/model';
-import { evaluate, recordLayer, train, type TaskMetrics, type TrainProgress } from '../nn/train';
+import { evaluate, recordLayer, train, type Examples, type TaskMetrics, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { DictionarySettings, Pipeline, StepKind } from '../pipelines/schema';
 import type { ArtifactRef, ArtifactStore } from '../store/artifacts';
 
 export interface ModelResult {
+  /** Where a retried attempt went on from (the last checkpoint of the attempt before it); null when it started afresh. */
+  resumedFrom?: { epoch: number; step: number } | null;
   model: ArtifactRef;
   backend: string;
   seconds: number;
@@ -67,6 +69,44 @@ export function createActivities(store: ArtifactStore) {
       model.spec.hidden.map((h) => [h.name, hashArrays(bundle.arrays[`${h.name}.w`]!, bundle.arrays[`${h.name}.b`]!)]),
     );
     return { model: store.putBundle('model', bundle), backend, layerHashes, ...run };
+  }
+
+  /**
+   * Trains with a checkpoint (weights, optimizer state, batch positions) stored at the end of every epoch and named
+   * in every heartbeat. An attempt whose last heartbeat named a checkpoint (the worker before it died or timed out)
+   * goes on from there instead of from epoch 0, and gets the same result as an uninterrupted run.
+   */
+  async function trainResumably(initial: NextWordModel, data: Examples, o: Omit<TrainOptions, 'trainable' | 'onProgress' | 'onCheckpoint' | 'resumeFrom'>) {
+    let checkpoint = lastCheckpoint();
+    let model = initial;
+    let resumeFrom: TrainCheckpoint | undefined;
+    if (checkpoint) {
+      const b = store.getBundle<{ model: ModelMeta; train: Omit<TrainCheckpoint, 'optimizer'> }>(checkpoint);
+      const modelArrays = Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice(6), v]));
+      model = NextWordModel.fromBundle({ meta: b.meta.model, arrays: modelArrays });
+      initial.dispose();
+      resumeFrom = { ...b.meta.train, optimizer: b.meta.train.optimizerShapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array) };
+    }
+    try {
+      const run = await train(model, data, {
+        ...o,
+        trainable: model.trainableVariables(),
+        resumeFrom,
+        onProgress: (p) => beat({ ...p, tensors: tf.memory().numTensors, ...(checkpoint ? { checkpoint } : {}) }),
+        onCheckpoint: (c) => {
+          const { optimizer, ...train } = c;
+          const m = model.toBundle();
+          const arrays = Object.fromEntries(Object.entries(m.arrays).map(([k, v]) => [`model/${k}`, v]));
+          optimizer.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
+          checkpoint = store.putBundle('checkpoint', { meta: { model: m.meta, train }, arrays });
+          beat({ epoch: c.epoch, epochs: o.epochs, step: c.step, checkpoint });
+        },
+      });
+      return { model, run, resumedFrom: resumeFrom ? { epoch: resumeFrom.epoch, step: resumeFrom.step } : null };
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
   }
 
   /** The activations of one layer on one split, with the words of every token. */
@@ -134,18 +174,13 @@ export function createActivities(store: ArtifactStore) {
         const backend = await initBackend();
         const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
-        const model = NextWordModel.create(
+        const initial = NextWordModel.create(
           { vocabularySize: corpus.meta.vocabulary.length, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden },
           p.seed,
         );
+        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), { ...p.training, seed: p.seed });
         try {
-          const run = await train(model, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), {
-            ...p.training,
-            seed: p.seed,
-            trainable: model.trainableVariables(),
-            onProgress: heartbeat,
-          });
-          return saveModel(model, run, backend);
+          return { ...saveModel(model, run, backend), resumedFrom };
         } finally {
           model.dispose();
         }
@@ -336,29 +371,31 @@ export function createActivities(store: ArtifactStore) {
         const backend = await initBackend();
         const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const initial = loadModel(input.model);
+        const depth = initial.depthOf(input.layer);
+        const width = initial.spec.hidden[depth]!.width;
+        const examples = nextWordExamples(corpus, corpus.splits.align, initial.spec.contextWords);
+        const simulated = loadSimulations(input.simulations, examples.targets.length);
+        const missing = input.legibleUnits.filter((u) => !simulated.has(u));
+        if (missing.length > 0) {
+          initial.dispose();
+          throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
+        }
+        // Targets come from the model as it was before alignment, in every attempt.
+        const { targets, weights } = alignmentTargets(recordLayer(initial, examples.windows, depth), width, input.legibleUnits, simulated);
+        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, initial.spec.contextWords), {
+          epochs: p.alignment.epochs,
+          batchSize: p.training.batchSize,
+          learningRate: p.alignment.learningRate,
+          seed: p.seed + 101 * (depth + 1),
+          alignment: { depth, examples, targets, weights, weight: p.alignment.weight },
+        });
         try {
-          const depth = model.depthOf(input.layer);
-          const width = model.spec.hidden[depth]!.width;
-          const examples = nextWordExamples(corpus, corpus.splits.align, model.spec.contextWords);
-          const simulated = loadSimulations(input.simulations, examples.targets.length);
-          const missing = input.legibleUnits.filter((u) => !simulated.has(u));
-          if (missing.length > 0) throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
-          const { targets, weights } = alignmentTargets(recordLayer(model, examples.windows, depth), width, input.legibleUnits, simulated);
-          const run = await train(model, nextWordExamples(corpus, corpus.splits.train, model.spec.contextWords), {
-            epochs: p.alignment.epochs,
-            batchSize: p.training.batchSize,
-            learningRate: p.alignment.learningRate,
-            seed: p.seed + 101 * (depth + 1),
-            trainable: model.trainableVariables(),
-            alignment: { depth, examples, targets, weights, weight: p.alignment.weight },
-            onProgress: heartbeat,
-          });
           const alignedUnits = Array.from({ length: width }, (_, u) => u).filter((u) => {
             for (let k = u; k < weights.length; k += width) if (weights[k]! > 0) return true;
             return false;
           });
-          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss, alignedUnits };
+          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss, alignedUnits, resumedFrom };
         } finally {
           model.dispose();
         }
@@ -371,22 +408,24 @@ export function createActivities(store: ArtifactStore) {
         const backend = await initBackend();
         const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const frozen = loadModel(input.model);
+        const depth = frozen.depthOf(input.layer);
+        frozen.freezeThrough(depth);
+        if (p.retraining.epochs === 0) {
+          try {
+            return { ...saveModel(frozen, { seconds: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+          } finally {
+            frozen.dispose();
+          }
+        }
+        const { model, run, resumedFrom } = await trainResumably(frozen, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), {
+          epochs: p.retraining.epochs,
+          batchSize: p.training.batchSize,
+          learningRate: p.retraining.learningRate,
+          seed: p.seed + 211 * (depth + 1),
+        });
         try {
-          const depth = model.depthOf(input.layer);
-          model.freezeThrough(depth);
-          const run =
-            p.retraining.epochs > 0
-              ? await train(model, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), {
-                  epochs: p.retraining.epochs,
-                  batchSize: p.training.batchSize,
-                  learningRate: p.retraining.learningRate,
-                  seed: p.seed + 211 * (depth + 1),
-                  trainable: model.trainableVariables(),
-                  onProgress: heartbeat,
-                })
-              : { seconds: 0, samplesPerSecond: 0, taskLoss: NaN };
-          return saveModel(model, run, backend);
+          return { ...saveModel(model, run, backend), resumedFrom };
         } finally {
           model.dispose();
         }
@@ -440,9 +479,13 @@ function activeLevel(acts: Float32Array, width: number, unit: number): number {
   return sum / n;
 }
 
-/** Training progress as heartbeat details: what `legible status` and the Temporal UI show of a running step. */
-function heartbeat(p: TrainProgress): void {
-  beat({ epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.steps, taskLoss: p.taskLoss, alignLoss: p.alignLoss, tensors: tf.memory().numTensors });
+/** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */
+function lastCheckpoint(): ArtifactRef | undefined {
+  try {
+    return (Context.current().info.heartbeatDetails as { checkpoint?: ArtifactRef } | undefined)?.checkpoint;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Heartbeats when running as an activity; a no-op when a step is called directly (tests, benchmarks). */

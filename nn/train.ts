@@ -39,6 +39,23 @@ export interface TrainOptions {
   /** Called about every `progressEverySteps` steps and at the end of each epoch. */
   onProgress?: (p: TrainProgress) => void;
   progressEverySteps?: number;
+  /** Called at the end of every epoch but the last, with what it takes to go on from there. */
+  onCheckpoint?: (c: TrainCheckpoint) => Promise<void> | void;
+  /** Go on from a checkpoint instead of starting at epoch 0 (the model's weights must be the checkpoint's). */
+  resumeFrom?: TrainCheckpoint;
+}
+
+/** The state of a training run between two epochs, besides the model's weights. */
+export interface TrainCheckpoint {
+  /** The next epoch to run. */
+  epoch: number;
+  step: number;
+  /** Where each batch stream stands. */
+  streams: { pass: number; at: number }[];
+  /** The optimizer's state (Adam: iterations, first and second moments), in its own order. */
+  optimizer: Float32Array[];
+  optimizerShapes: number[][];
+  lastEpoch: { task: number; align: number };
 }
 
 export interface TrainProgress {
@@ -68,39 +85,54 @@ export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, weights
 }
 
 /**
- * Batches from a set of examples held as tensors: shuffled with a seeded permutation, gathered once per pass, then
- * sliced step by step; a new pass starts when one runs out.
+ * Batches from a set of examples held as tensors: each pass shuffles them with a permutation seeded by the pass
+ * number (so a stream can be put back where it stood), gathers them once, then slices them step by step.
  */
 class BatchStream {
-  private readonly rng: Rng;
   private readonly all: tf.Tensor[];
-  private pass: tf.Tensor[] = [];
+  private shuffled: tf.Tensor[] = [];
+  private pass = -1;
   private at: number;
   readonly n: number;
 
-  constructor(arrays: { data: Int32Array | Float32Array; columns: number }[], seed: number) {
+  constructor(
+    arrays: { data: Int32Array | Float32Array; columns: number }[],
+    private readonly seed: number,
+  ) {
     this.n = arrays[0]!.data.length / arrays[0]!.columns;
     this.all = arrays.map((a) => (a.columns === 1 ? tf.tensor1d(a.data) : tf.tensor2d(a.data, [this.n, a.columns])));
-    this.rng = new Rng(seed);
     this.at = this.n;
   }
 
+  position(): { pass: number; at: number } {
+    return { pass: this.pass, at: this.at };
+  }
+
+  restore(p: { pass: number; at: number }): void {
+    if (p.pass >= 0) this.startPass(p.pass);
+    this.at = p.at;
+  }
+
+  private startPass(pass: number): void {
+    tf.dispose(this.shuffled);
+    const order = new Rng(this.seed * 100_003 + pass).shuffle(Int32Array.from({ length: this.n }, (_, i) => i));
+    const perm = tf.tensor1d(order, 'int32');
+    this.shuffled = this.all.map((t) => tf.keep(tf.gather(t, perm)));
+    perm.dispose();
+    this.pass = pass;
+    this.at = 0;
+  }
+
   next(size: number): tf.Tensor[] {
-    if (this.at >= this.n) {
-      tf.dispose(this.pass);
-      const perm = tf.tensor1d(this.rng.shuffle(Int32Array.from({ length: this.n }, (_, i) => i)), 'int32');
-      this.pass = this.all.map((t) => tf.keep(tf.gather(t, perm)));
-      perm.dispose();
-      this.at = 0;
-    }
+    if (this.at >= this.n) this.startPass(this.pass + 1);
     const count = Math.min(size, this.n - this.at);
-    const batch = this.pass.map((t) => (t.rank === 1 ? t.slice([this.at], [count]) : t.slice([this.at, 0], [count, t.shape[1]!])));
+    const batch = this.shuffled.map((t) => (t.rank === 1 ? t.slice([this.at], [count]) : t.slice([this.at, 0], [count, t.shape[1]!])));
     this.at += count;
     return batch;
   }
 
   dispose(): void {
-    tf.dispose([...this.all, ...this.pass]);
+    tf.dispose([...this.all, ...this.shuffled]);
   }
 }
 
@@ -125,11 +157,20 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
   const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
   const every = o.progressEverySteps ?? 50;
 
+  const streams = aligned ? [task, aligned] : [task];
   let step = 0;
+  let firstEpoch = 0;
   let lastEpoch = { task: 0, align: 0 };
+  if (o.resumeFrom) {
+    const r = o.resumeFrom;
+    ({ step, lastEpoch } = r);
+    firstEpoch = r.epoch;
+    r.streams.forEach((p, i) => streams[i]!.restore(p));
+    await optimizer.setWeights(r.optimizer.map((a, i) => ({ name: `w${i}`, tensor: i === 0 ? tf.scalar(a[0]!, 'int32') : tf.tensor(a, r.optimizerShapes[i]) })));
+  }
   const started = performance.now();
   try {
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
       let sums = tf.zeros([2]);
       let epochSums = tf.zeros([2]);
       let sinceReport = 0;
@@ -149,7 +190,8 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
             parts = tf.keep(tf.stack([taskLoss, alignLoss]) as tf.Tensor1D);
             return tf.add(taskLoss, tf.mul(alignLoss, align.weight));
           }, o.trainable);
-          optimizer.applyGradients(grads as Parameters<typeof optimizer.applyGradients>[0]);
+          // In the order of `trainable`, which is the same in every process: the optimizer keeps its moments by position.
+          optimizer.applyGradients(o.trainable.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
           return parts!;
         });
         const nextSums = tf.add(sums, losses);
@@ -171,6 +213,19 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
       const [taskLoss, alignLoss] = (await epochSums.data()) as Float32Array;
       lastEpoch = { task: taskLoss! / stepsPerEpoch, align: alignLoss! / stepsPerEpoch };
       tf.dispose([sums, epochSums]);
+      if (o.onCheckpoint && epoch < o.epochs - 1) {
+        const weights = await optimizer.getWeights();
+        await o.onCheckpoint({
+          epoch: epoch + 1,
+          step,
+          streams: streams.map((s) => s.position()),
+          optimizer: await Promise.all(weights.map(async (w) => Float32Array.from(await w.tensor.data()))),
+          optimizerShapes: weights.map((w) => w.tensor.shape),
+          lastEpoch,
+        });
+        // getWeights hands out a fresh tensor for the iteration count; the moments are the optimizer's own.
+        weights[0]!.tensor.dispose();
+      }
     }
   } finally {
     task.dispose();
@@ -178,7 +233,7 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
     optimizer.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  const samples = perEpoch * o.epochs;
+  const samples = perEpoch * (o.epochs - firstEpoch);
   return { steps: step, samples, seconds, samplesPerSecond: samples / seconds, taskLoss: lastEpoch.task, alignLoss: lastEpoch.align };
 }
 

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../nn/backend';
 import { NextWordModel } from '../nn/model';
 import { crossEntropy, dense, embed } from '../nn/ops';
-import { alignmentLoss, train } from '../nn/train';
+import { alignmentLoss, train, type TrainCheckpoint } from '../nn/train';
 
 function assertClose(a: tf.Tensor, b: tf.Tensor, tol = 1e-4): void {
   assert.deepEqual(a.shape, b.shape);
@@ -101,6 +101,29 @@ describe('nn', () => {
     assert.ok(counts.length >= 16, `${counts.length} reports over 512 steps`);
     assert.equal(new Set(counts.slice(1)).size, 1, `tensor counts: ${counts.join(' ')}`);
     model.dispose();
+  });
+
+  it('a run resumed from an epoch checkpoint ends exactly where an uninterrupted run ends', async () => {
+    const data = examples(1024, 4);
+    const alignment = { depth: 0, examples: examples(512, 5), targets: new Float32Array(512 * 6).fill(0.5), weights: new Float32Array(512 * 6).fill(0.1), weight: 2 };
+    const options = { epochs: 3, batchSize: 64, learningRate: 0.01, seed: 9, alignment };
+    const whole = NextWordModel.create(spec, 4);
+    let saved: { model: ReturnType<NextWordModel['toBundle']>; checkpoint: TrainCheckpoint } | undefined;
+    const full = await train(whole, data, {
+      ...options,
+      trainable: whole.trainableVariables(),
+      onCheckpoint: (c) => {
+        if (c.epoch === 1) saved = { model: whole.toBundle(), checkpoint: c };
+      },
+    });
+    assert.ok(saved, 'a checkpoint after epoch 1');
+    const resumed = NextWordModel.fromBundle(saved.model);
+    const rest = await train(resumed, data, { ...options, trainable: resumed.trainableVariables(), resumeFrom: saved.checkpoint });
+    assert.deepEqual(resumed.toBundle().arrays, whole.toBundle().arrays);
+    assert.equal(rest.taskLoss, full.taskLoss);
+    assert.equal(rest.steps, full.steps);
+    whole.dispose();
+    resumed.dispose();
   });
 
   it('a model survives a round trip through its bundle', () => {
