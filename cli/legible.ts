@@ -1,12 +1,15 @@
-// The `legible` command: setup (the Temporal CLI), validate (pipeline files), run (a pipeline, end to end, on
-// Temporal) and schema (the pipeline JSON Schema). `legible help` lists them.
+// The `legible` command: run a pipeline end to end on Temporal, resume a failed run, list runs and show one's
+// status, validate pipeline files, print the pipeline JSON Schema, and set up the Temporal CLI. `legible help`.
 import { parseArgs } from 'node:util';
-import { loadPipelineFile, PipelineError } from '../pipelines/load';
+import { Client, type WorkflowHandle } from '@temporalio/client';
+import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
 import { expandPlan, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
 import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipelines/schema';
 import { startPipelineRun, workflowUrl } from '../temporal/client';
-import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, startWorkers } from '../temporal/workers';
+import { listRuns, planResume, resumeRun, stepsOf } from '../temporal/runs';
+import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
+import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
+import { progressQuery, type legiblePipeline } from '../workflows/pipeline';
 import { formatReport } from './report';
 
 const USAGE = `Usage: legible <command> [options]
@@ -15,6 +18,10 @@ Commands:
   run FILE        Validate the pipeline, then run it on Temporal and print the per-layer report.
                   Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server if none answers.
                   --no-workers   only start the workflow (workers started with \`npm run worker\` do the work)
+  resume ID       Continue a failed or terminated run from its failed step; finished steps are kept.
+                  --no-workers   as for run
+  runs            List runs (pipeline, status, start, duration); --pipeline NAME to filter.
+  status ID       One run's steps, their state and the latest heartbeat of running ones.
   validate FILE…  Check pipeline files; prints each problem as file:line:column: key: message.
   schema          Print the JSON Schema of pipeline files.
   setup           Find or build the Temporal CLI (into .tools/bin, with Go).
@@ -27,6 +34,12 @@ async function main(argv: string[]): Promise<number> {
       return validate(rest);
     case 'run':
       return run(rest);
+    case 'resume':
+      return resume(rest);
+    case 'runs':
+      return runs(rest);
+    case 'status':
+      return status(rest);
     case 'schema':
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
@@ -78,24 +91,109 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   const plan = expandPlan(loaded.pipeline, loaded.text);
-  installQuietRuntime();
-  const server = await connectOrStartServer(defaultAddress());
-  const workers = values['no-workers']
-    ? undefined
-    : await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX, concurrency: llmConcurrency(loaded.pipeline) });
-  try {
-    const started = performance.now();
+  return withTemporal({ workers: !values['no-workers'], pipeline: loaded.pipeline }, async ({ server, workers }) => {
     const { workflowId, handle } = await startPipelineRun(server.connection, plan, loaded.text);
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
-    const report = await (workers ? Promise.race([handle.result(), workers.done.then(() => handle.result())]) : handle.result());
-    console.log(`\n${formatReport(report)}`);
-    console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);
+    return printReport(workflowId, handle, server, workers);
+  });
+}
+
+async function resume(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-workers': { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) {
+    console.error('legible resume: name the workflow id of a failed or terminated run');
+    return 2;
+  }
+  const workflowId = positionals[0]!;
+  return withTemporal({ workers: false }, async ({ server }) => {
+    const client = new Client({ connection: server.connection });
+    const plan = await planResume(client, workflowId);
+    const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { pipelineYaml?: string } | undefined;
+    const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
+    console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
+    if (plan.skipped.length > 0) console.log(`  kept:  ${plan.skipped.map((s) => s.summary).join(', ')}`);
+    console.log(`  again: ${plan.rerun.map((s) => `${s.summary}${s.state === 'completed' ? ' (finished, reuses its stored result)' : ` (${s.state})`}`).join(', ')}`);
+    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, pipeline);
+    try {
+      const runId = await resumeRun(client, plan);
+      return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId, runId), server, workers);
+    } finally {
+      await workers?.shutdown();
+    }
+  });
+}
+
+async function runs(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { pipeline: { type: 'string' }, limit: { type: 'string', default: '50' } } });
+  return withTemporal({ workers: false }, async ({ server }) => {
+    const rows = await listRuns(new Client({ connection: server.connection }), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
+    if (rows.length === 0) {
+      console.log('no Legible runs on this server');
+      return 0;
+    }
+    const table = [['workflow id', 'pipeline', 'status', 'started', 'duration'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`])];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
     return 0;
+  });
+}
+
+async function status(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true });
+  if (positionals.length !== 1) {
+    console.error('legible status: name a workflow id');
+    return 2;
+  }
+  return withTemporal({ workers: false }, async ({ server }) => {
+    const handle = new Client({ connection: server.connection }).workflow.getHandle(positionals[0]!);
+    const d = await handle.describe();
+    console.log(`${d.workflowId}: ${d.status.name}, started ${d.startTime.toISOString()}`);
+    console.log(`  ${workflowUrl(server.uiUrl, d.workflowId)}`);
+    if (d.status.name === 'RUNNING') {
+      const p = await handle.query(progressQuery);
+      console.log(`  now: ${p.layer ? `layer ${p.layer}, ` : ''}${p.step ?? '-'}; ${p.completedSteps} steps done`);
+    }
+    for (const step of stepsOf((await handle.fetchHistory()).events ?? []))
+      console.log(`  ${step.state.padEnd(10)} ${step.summary}${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
+    for (const a of d.raw.pendingActivities ?? []) {
+      const details = a.heartbeatDetails?.payloads?.[0]?.data;
+      if (details) console.log(`  heartbeat of ${a.activityType?.name}: ${Buffer.from(details).toString('utf8')}`);
+    }
+    return 0;
+  });
+}
+
+/** Connects to (or starts) the Temporal server and, if asked, in-process workers for every tag; closes them after. */
+async function withTemporal<T>(o: { workers: boolean; pipeline?: Pipeline }, body: (ctx: { server: Server; workers?: RunningWorkers }) => Promise<T>): Promise<T> {
+  installQuietRuntime();
+  const server = await connectOrStartServer(defaultAddress());
+  const workers = o.workers ? await startAllWorkers(server, o.pipeline) : undefined;
+  try {
+    return await body({ server, ...(workers ? { workers } : {}) });
   } finally {
     await workers?.shutdown();
     await server.close();
   }
+}
+
+function startAllWorkers(server: Server, pipeline?: Pipeline): Promise<RunningWorkers> {
+  return startWorkers({
+    address: server.address,
+    tags: ALL_TAGS,
+    workflows: true,
+    storeRoot: stateDir(),
+    queuePrefix: DEFAULT_QUEUE_PREFIX,
+    ...(pipeline ? { concurrency: llmConcurrency(pipeline) } : {}),
+  });
+}
+
+async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {
+  const started = performance.now();
+  const report = await (workers ? Promise.race([handle.result(), workers.done.then(() => handle.result())]) : handle.result());
+  console.log(`\n${formatReport(report)}`);
+  console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);
+  return 0;
 }
 
 /** An LLM endpoint's concurrency is also the number of explain and simulate activities the llm worker runs at once. */

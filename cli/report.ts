@@ -31,7 +31,9 @@ export function formatReport(r: PipelineReport): string {
     ...dictionaryLines(r),
     '',
     `backend: ${r.backends.join(', ')}`,
-    `language model: ${r.usage.calls} calls (${r.usage.cachedCalls} answered from the cache), ${r.usage.promptTokens} prompt and ${r.usage.completionTokens} completion tokens`,
+    ...(r.usage.calls + r.usage.cachedCalls > 0
+      ? [`language model: ${r.usage.calls} calls (and ${r.usage.cachedCalls} answered from the cache), ${r.usage.promptTokens} prompt and ${r.usage.completionTokens} completion tokens`]
+      : []),
   ].join('\n');
 }
 

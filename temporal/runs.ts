@@ -1,0 +1,141 @@
+// Run history, read through Temporal: the list of runs (visibility, by search attribute), one run's steps with
+// their state and latest heartbeat, and resuming a failed or terminated run from its failed step by resetting the
+// workflow to the task that scheduled that step: the steps before it stay done, the rest run again (and reuse the
+// artifact store's results where their inputs are unchanged).
+import { Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import Long from 'long';
+import { randomUUID } from 'node:crypto';
+import { PIPELINE_ATTRIBUTE } from './search-attributes';
+
+export interface RunRow {
+  workflowId: string;
+  runId: string;
+  pipeline: string;
+  status: string;
+  start: Date;
+  durationSeconds?: number;
+}
+
+export async function listRuns(client: Client, o: { pipeline?: string; limit?: number } = {}): Promise<RunRow[]> {
+  const query = o.pipeline ? `LegiblePipeline = '${o.pipeline.replace(/'/g, "\\'")}'` : 'LegiblePipeline IS NOT NULL';
+  const rows: RunRow[] = [];
+  for await (const w of client.workflow.list({ query })) {
+    rows.push(runRow(w));
+    if (rows.length >= (o.limit ?? 50)) break;
+  }
+  return rows;
+}
+
+function runRow(w: WorkflowExecutionInfo): RunRow {
+  const pipeline = w.typedSearchAttributes.get(PIPELINE_ATTRIBUTE) ?? '?';
+  const end = w.closeTime ?? undefined;
+  return {
+    workflowId: w.workflowId,
+    runId: w.runId,
+    pipeline,
+    status: w.status.name,
+    start: w.startTime,
+    ...(end ? { durationSeconds: (end.getTime() - w.startTime.getTime()) / 1000 } : {}),
+  };
+}
+
+export interface StepRow {
+  scheduledEventId: number;
+  /** The workflow task that scheduled the step: where a reset goes back to. */
+  workflowTaskCompletedEventId: number;
+  kind: string;
+  /** The step's summary, e.g. "explainNeurons h2". */
+  summary: string;
+  state: 'scheduled' | 'running' | 'completed' | 'failed' | 'timed out' | 'cancelled';
+  attempt: number;
+  failure?: string;
+  reused?: boolean;
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** Every step of a run, in the order they were scheduled, with what became of each. */
+export function stepsOf(events: HistoryEvent[]): StepRow[] {
+  const steps = new Map<number, StepRow>();
+  for (const e of events) {
+    const id = Number(e.eventId);
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      steps.set(id, {
+        scheduledEventId: id,
+        workflowTaskCompletedEventId: Number(scheduled.workflowTaskCompletedEventId),
+        kind: scheduled.activityType?.name ?? '?',
+        summary: payloadText(e.userMetadata?.summary) ?? scheduled.activityType?.name ?? '?',
+        state: 'scheduled',
+        attempt: 1,
+      });
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) Object.assign(steps.get(Number(started.scheduledEventId))!, { state: 'running', attempt: started.attempt ?? 1 });
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const result = payloadText(done.result?.payloads?.[0]);
+      Object.assign(steps.get(Number(done.scheduledEventId))!, { state: 'completed', reused: result ? JSON.parse(result).reused === true : undefined });
+    }
+    const failed = e.activityTaskFailedEventAttributes;
+    if (failed) Object.assign(steps.get(Number(failed.scheduledEventId))!, { state: 'failed', failure: failed.failure?.message ?? undefined });
+    const timedOut = e.activityTaskTimedOutEventAttributes;
+    if (timedOut) Object.assign(steps.get(Number(timedOut.scheduledEventId))!, { state: 'timed out', failure: timedOut.failure?.message ?? undefined });
+    const cancelled = e.activityTaskCanceledEventAttributes;
+    if (cancelled) Object.assign(steps.get(Number(cancelled.scheduledEventId))!, { state: 'cancelled' });
+  }
+  return [...steps.values()];
+}
+
+function payloadText(p: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+  if (!p?.data) return undefined;
+  const text = typeof p.data === 'string' ? Buffer.from(p.data, 'base64').toString('utf8') : Buffer.from(p.data).toString('utf8');
+  try {
+    const v = JSON.parse(text);
+    return typeof v === 'string' ? v : text;
+  } catch {
+    return text;
+  }
+}
+
+export interface ResumePlan {
+  workflowId: string;
+  runId: string;
+  /** The workflow task a reset goes back to: every step it or a later task scheduled runs again. */
+  resetEventId: number;
+  skipped: StepRow[];
+  rerun: StepRow[];
+}
+
+/** Which steps a resume keeps and which it runs again: everything from the first step that did not finish. */
+export async function planResume(client: Client, workflowId: string): Promise<ResumePlan> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  const status = description.status.name;
+  if (status === 'RUNNING') throw new Error(`${workflowId} is still running: nothing to resume`);
+  if (status === 'COMPLETED') throw new Error(`${workflowId} completed: nothing to resume`);
+  const steps = stepsOf((await handle.fetchHistory()).events ?? []);
+  const unfinished = steps.filter((s) => s.state !== 'completed');
+  if (unfinished.length === 0) throw new Error(`${workflowId} ended ${status} with every step it started finished; start it again with \`legible run\``);
+  const resetEventId = Math.min(...unfinished.map((s) => s.workflowTaskCompletedEventId));
+  return {
+    workflowId,
+    runId: description.runId,
+    resetEventId,
+    skipped: steps.filter((s) => s.state === 'completed' && s.scheduledEventId < resetEventId),
+    rerun: steps.filter((s) => s.scheduledEventId > resetEventId),
+  };
+}
+
+/** Resets the run to just before its first unfinished step; returns the id of the run that goes on. */
+export async function resumeRun(client: Client, plan: ResumePlan): Promise<string> {
+  const response: temporal.api.workflowservice.v1.IResetWorkflowExecutionResponse = await client.workflowService.resetWorkflowExecution({
+    namespace: client.options.namespace,
+    workflowExecution: { workflowId: plan.workflowId, runId: plan.runId },
+    workflowTaskFinishEventId: Long.fromNumber(plan.resetEventId),
+    reason: `legible resume: re-run from event ${plan.resetEventId}`,
+    requestId: randomUUID(),
+  });
+  return response.runId!;
+}
