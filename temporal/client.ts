@@ -1,6 +1,6 @@
 // Starting a pipeline run on Temporal: the workflow id, the memo (the pipeline YAML and its hash) and the search
 // attributes a person finds the run by in the Temporal UI.
-import { Client, type Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
 import type { Plan } from '../pipelines/plan';
 import { legiblePipeline } from '../workflows';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from './search-attributes';
@@ -12,7 +12,7 @@ export interface StartedRun {
 }
 
 export async function startPipelineRun(
-  connection: Connection,
+  connection: ConnectionLike,
   plan: Plan,
   yamlText: string,
   o: { namespace?: string; queuePrefix?: string; workflowId?: string } = {},
