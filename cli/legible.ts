@@ -6,7 +6,7 @@ import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/loa
 import { expandPlan, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
 import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipelines/schema';
 import { startPipelineRun, workflowUrl } from '../temporal/client';
-import { listRuns, planResume, resumeRun, stepsOf } from '../temporal/runs';
+import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import { progressQuery, type legiblePipeline } from '../workflows/pipeline';
@@ -111,8 +111,9 @@ async function resume(args: string[]): Promise<number> {
     const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { pipelineYaml?: string } | undefined;
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
-    if (plan.skipped.length > 0) console.log(`  kept:  ${plan.skipped.map((s) => s.summary).join(', ')}`);
-    console.log(`  again: ${plan.rerun.map((s) => `${s.summary}${s.state === 'completed' ? ' (finished, reuses its stored result)' : ` (${s.state})`}`).join(', ')}`);
+    const name = (s: StepRow) => `${s.kind} (${s.summary})`;
+    if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
+    console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? ': finished before, reuses its stored result' : `: ${s.state}`}`).join('\n    ')}`);
     const workers = values['no-workers'] ? undefined : await startAllWorkers(server, pipeline);
     try {
       const runId = await resumeRun(client, plan);
@@ -154,7 +155,7 @@ async function status(args: string[]): Promise<number> {
       console.log(`  now: ${p.layer ? `layer ${p.layer}, ` : ''}${p.step ?? '-'}; ${p.completedSteps} steps done`);
     }
     for (const step of stepsOf((await handle.fetchHistory()).events ?? []))
-      console.log(`  ${step.state.padEnd(10)} ${step.summary}${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
+      console.log(`  ${step.state.padEnd(10)} ${step.kind} (${step.summary})${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
     for (const a of d.raw.pendingActivities ?? []) {
       const details = a.heartbeatDetails?.payloads?.[0]?.data;
       if (details) console.log(`  heartbeat of ${a.activityType?.name}: ${Buffer.from(details).toString('utf8')}`);

@@ -80,6 +80,8 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
 
   /** Runs one step as an activity on its tag's task queue, with its timeouts and retry policy. */
   async function step<K extends StepKind>(kind: K, input: Parameters<Activities[K]>[0]): Promise<Awaited<ReturnType<Activities[K]>>> {
+    const units = 'units' in input && Array.isArray(input.units) ? input.units : undefined;
+    const where = [progress.layer ? `layer ${progress.layer}` : 'model', ...(units && units.length > 0 ? [`units ${units[0]}–${units[units.length - 1]}`] : []), ...('split' in input ? [`${input.split} text`] : [])];
     const o = plan.steps[kind];
     progress.step = kind;
     upsertSearchAttributes([{ key: STEP_ATTRIBUTE, value: kind }]);
@@ -89,7 +91,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
       startToCloseTimeout: o.startToCloseTimeout,
       ...(o.heartbeatTimeout ? { heartbeatTimeout: o.heartbeatTimeout } : {}),
       retry: o.retry,
-      summary: progress.layer ? `${kind} ${progress.layer}` : kind,
+      summary: where.join(', '),
     })[kind] as (i: typeof input) => Promise<Awaited<ReturnType<Activities[K]>>>;
     const result = await activity(input);
     progress.completedSteps++;
