@@ -201,6 +201,33 @@ export function createActivities(store: ArtifactStore) {
       });
     },
 
+    /**
+     * How much the task leans on a layer's legible and on its free neurons: the held-out loss with each group held
+     * at zero, against the loss with both.
+     */
+    async ablateNeurons(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[] }) {
+      return once('ablateNeurons', input, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const model = loadModel(input.model);
+        try {
+          const depth = model.depthOf(input.layer);
+          const legible = new Set(input.legibleUnits);
+          const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
+          const data = nextWordExamples(corpus, corpus.splits.heldOut, model.spec.contextWords);
+          const loss = evaluate(model, data).loss;
+          return {
+            loss,
+            lossWithoutLegible: evaluate(model, data, { depth, units: input.legibleUnits }).loss,
+            lossWithoutFree: evaluate(model, data, { depth, units: free }).loss,
+            backend,
+          };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+
     /** Records one layer's activations on each named split, one value per neuron and token. */
     async recordActivations(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; splits: SplitName[] }) {
       return once('recordActivations', input, async () => {

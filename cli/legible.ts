@@ -3,14 +3,14 @@
 import { parseArgs } from 'node:util';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
-import { expandPlan, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
+import { expandPlan, expandSweep, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
 import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipelines/schema';
-import { startPipelineRun, workflowUrl } from '../temporal/client';
+import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import { progressQuery, type legiblePipeline } from '../workflows/pipeline';
-import { formatReport } from './report';
+import { formatReport, formatSweep } from './report';
 
 const USAGE = `Usage: legible <command> [options]
 
@@ -90,9 +90,19 @@ async function run(args: string[]): Promise<number> {
     console.error(err.message);
     return 1;
   }
-  const plan = expandPlan(loaded.pipeline, loaded.text);
-  return withTemporal({ workers: !values['no-workers'], pipeline: loaded.pipeline }, async ({ server, workers }) => {
-    const { workflowId, handle } = await startPipelineRun(server.connection, plan, loaded.text);
+  const { pipeline, text } = loaded;
+  return withTemporal({ workers: !values['no-workers'], pipeline }, async ({ server, workers }) => {
+    if (pipeline.sweep) {
+      const sweep = expandSweep(pipeline, text);
+      const { workflowId, handle } = await startSweepRun(server.connection, sweep, text);
+      console.log(`Started sweep ${workflowId} (${sweep.points.length} points, each a child workflow)\n  ${workflowUrl(server.uiUrl, workflowId)}`);
+      const started = performance.now();
+      const report = await untilDone(handle.result(), workers);
+      console.log(`\n${formatSweep(report)}\n\nsweep ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
+      return 0;
+    }
+    const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text), text);
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
     return printReport(workflowId, handle, server, workers);
   });
@@ -177,6 +187,11 @@ async function withTemporal<T>(o: { workers: boolean; pipeline?: Pipeline }, bod
   }
 }
 
+/** A run's result; fails early if the in-process workers stop (one of them failed). */
+function untilDone<T>(result: Promise<T>, workers?: RunningWorkers): Promise<T> {
+  return workers ? Promise.race([result, workers.done.then(() => result)]) : result;
+}
+
 function startAllWorkers(server: Server, pipeline?: Pipeline): Promise<RunningWorkers> {
   return startWorkers({
     address: server.address,
@@ -190,7 +205,7 @@ function startAllWorkers(server: Server, pipeline?: Pipeline): Promise<RunningWo
 
 async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {
   const started = performance.now();
-  const report = await (workers ? Promise.race([handle.result(), workers.done.then(() => handle.result())]) : handle.result());
+  const report = await untilDone(handle.result(), workers);
   console.log(`\n${formatReport(report)}`);
   console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);

@@ -1,6 +1,6 @@
 // Formats a finished run's report as the per-layer table `legible run` prints: explanation scores of legible and
 // free neurons before and after, the task metric before and after (the legibility tax), and the backend.
-import type { PipelineReport } from '../workflows/pipeline';
+import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 
 export function formatReport(r: PipelineReport): string {
   const f3 = (x: number) => x.toFixed(3);
@@ -29,6 +29,7 @@ export function formatReport(r: PipelineReport): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
     ...dictionaryLines(r),
+    ...ablationLines(r),
     '',
     `backend: ${r.backends.join(', ')}`,
     ...(r.usage.calls + r.usage.cachedCalls > 0
@@ -48,4 +49,56 @@ function dictionaryLines(r: PipelineReport): string[] {
       return `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}, mean L0 ${d.meanL0.toFixed(2)}; mean feature score ${d.meanFeatureScore.toFixed(3)} vs neuron score ${d.meanNeuronScore.toFixed(3)}`;
     }),
   ];
+}
+
+function ablationLines(r: PipelineReport): string[] {
+  const layers = r.layers.filter((l) => l.ablation);
+  if (layers.length === 0) return [];
+  return [
+    '',
+    'dependence of the final model (held-out loss increase with a group of neurons held at zero):',
+    ...layers.map((l) => {
+      const a = l.ablation!;
+      return `  ${l.layer}: without its ${l.legibleUnits.length} legible neurons +${(a.lossWithoutLegible - a.loss).toFixed(3)}, without its ${l.width - l.legibleUnits.length} free neurons +${(a.lossWithoutFree - a.loss).toFixed(3)} (loss ${a.loss.toFixed(3)})`;
+    }),
+  ];
+}
+
+/** A sweep's points: settings, mean legible score before and after, free score, final perplexity and its change. */
+export function sweepRows(r: SweepReport): { settings: string; legibleBefore: number; legibleAfter: number; freeAfter: number; perplexity: number; basePerplexity: number }[] {
+  const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+  return r.points.map((p) => {
+    const layers = p.report.layers;
+    const final = layers.length > 0 ? layers[layers.length - 1]!.taskAfter : p.report.base;
+    return {
+      settings: Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '),
+      legibleBefore: mean(layers.map((l) => l.legibleBefore)),
+      legibleAfter: mean(layers.map((l) => l.legibleAfter)),
+      freeAfter: mean(layers.map((l) => l.freeAfter)),
+      perplexity: final.perplexity,
+      basePerplexity: p.report.base.perplexity,
+    };
+  });
+}
+
+export function formatSweep(r: SweepReport): string {
+  const rows = sweepRows(r);
+  const header = ['setting', 'legible score before', 'after', 'free score after', 'perplexity', 'vs base'];
+  const cells = rows.map((x) => [
+    x.settings,
+    x.legibleBefore.toFixed(3),
+    x.legibleAfter.toFixed(3),
+    x.freeAfter.toFixed(3),
+    x.perplexity.toFixed(1),
+    `${x.perplexity >= x.basePerplexity ? '+' : ''}${(x.perplexity - x.basePerplexity).toFixed(1)}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  return [
+    `sweep ${r.pipeline}: ${r.points.length} points (mean over layers; perplexity of the final model, and its change from the base model)`,
+    '',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...cells.map(line),
+  ].join('\n');
 }

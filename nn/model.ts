@@ -24,6 +24,12 @@ interface DenseParams {
   b: tf.Variable;
 }
 
+/** Units of one hidden layer to hold at zero. */
+export interface Ablation {
+  depth: number;
+  units: number[];
+}
+
 export interface Forward {
   /** Activations of each hidden layer, [batch, width]. */
   hidden: tf.Tensor2D[];
@@ -59,15 +65,23 @@ export class NextWordModel {
     return new NextWordModel({ spec, frozenThrough: -1 }, embedding, layers, param(width, spec.vocabularySize));
   }
 
-  /** windows: [batch, contextWords] token ids. With `untilDepth`, stops after that hidden layer (no logits). */
-  forward(windows: tf.Tensor2D): Forward;
+  /**
+   * windows: [batch, contextWords] token ids. With `untilDepth`, stops after that hidden layer (no logits). With
+   * `ablate`, the listed units of one hidden layer are held at zero.
+   */
+  forward(windows: tf.Tensor2D, untilDepth?: undefined, ablate?: Ablation): Forward;
   forward(windows: tf.Tensor2D, untilDepth: number): Pick<Forward, 'hidden'>;
-  forward(windows: tf.Tensor2D, untilDepth?: number): Forward | Pick<Forward, 'hidden'> {
+  forward(windows: tf.Tensor2D, untilDepth?: number, ablate?: Ablation): Forward | Pick<Forward, 'hidden'> {
     const [batch, context] = windows.shape;
     let x = embed(this.embedding as tf.Tensor2D, windows.reshape([batch * context])).reshape([batch, context * this.spec.embeddingSize]) as tf.Tensor2D;
     const hidden: tf.Tensor2D[] = [];
-    for (const l of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1)) {
+    for (const [depth, l] of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1).entries()) {
       x = tf.relu(dense(x, l.w as tf.Tensor2D, l.b as tf.Tensor1D));
+      if (ablate?.depth === depth) {
+        const keep = new Float32Array(this.spec.hidden[depth]!.width).fill(1);
+        for (const u of ablate.units) keep[u] = 0;
+        x = tf.mul(x, tf.tensor1d(keep));
+      }
       hidden.push(x);
     }
     if (untilDepth !== undefined) return { hidden };

@@ -5,7 +5,7 @@
 // back only when progress is reported.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
-import type { NextWordModel } from './model';
+import type { Ablation, NextWordModel } from './model';
 import { crossEntropy } from './ops';
 
 export interface Examples {
@@ -246,7 +246,7 @@ export interface TaskMetrics {
   accuracy: number;
 }
 
-export function evaluate(model: NextWordModel, data: Examples, batchSize = 4096): TaskMetrics {
+export function evaluate(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): TaskMetrics {
   const n = data.targets.length;
   const context = model.spec.contextWords;
   let lossSum = 0;
@@ -256,7 +256,7 @@ export function evaluate(model: NextWordModel, data: Examples, batchSize = 4096)
     const [l, c] = tf.tidy(() => {
       const w = tf.tensor2d(data.windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
       const t = tf.tensor1d(data.targets.subarray(start, start + size), 'int32');
-      const { logits } = model.forward(w);
+      const { logits } = model.forward(w, undefined, ablate);
       const lossSum = tf.mul(crossEntropy(logits, t), size);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'));
       return [lossSum.dataSync()[0]!, hits.dataSync()[0]!];

@@ -2,7 +2,7 @@
 // neurons each gets, and for every step kind its task queue, timeouts and retry policy. The workflow receives
 // this plan as its input, so replaying a run never depends on a file that may have changed.
 import { createHash } from 'node:crypto';
-import { STEP_KIND_NAMES, STEP_KINDS, type DictionarySettings, type Pipeline, type ResourceTag, type StepKind } from './schema';
+import { DICTIONARY_DEFAULTS, STEP_KIND_NAMES, STEP_KINDS, type DictionarySettings, type Pipeline, type ResourceTag, type StepKind } from './schema';
 
 export interface StepOptions {
   tag: ResourceTag;
@@ -31,6 +31,20 @@ export interface Plan {
   pipeline: Pipeline;
   layers: LayerPlan[];
   steps: Record<StepKind, StepOptions>;
+}
+
+/** A sweep: one plan per combination of the swept settings, each run as a child workflow. */
+export interface SweepPlan {
+  pipelineName: string;
+  pipelineHash: string;
+  points: { settings: SweepSettings; plan: Plan }[];
+}
+
+export interface SweepSettings {
+  legibleFraction?: number;
+  startingDepth?: number;
+  dictionary?: boolean;
+  alignmentWeight?: number;
 }
 
 export const DEFAULT_QUEUE_PREFIX = 'legible';
@@ -85,4 +99,37 @@ export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = D
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** The pipeline as it runs at one point of its sweep. */
+export function pipelineAt(p: Pipeline, at: SweepSettings): Pipeline {
+  const q: Pipeline = structuredClone({ ...p, sweep: undefined });
+  delete q.sweep;
+  if (at.legibleFraction !== undefined) {
+    q.interpretability.legibleFraction = at.legibleFraction;
+    for (const layer of Object.values(q.interpretability.layers)) delete layer.legibleFraction;
+  }
+  if (at.startingDepth !== undefined) q.interpretability.startingDepth = at.startingDepth;
+  if (at.alignmentWeight !== undefined) q.alignment.weight = at.alignmentWeight;
+  if (at.dictionary !== undefined) {
+    q.interpretability.dictionary = { ...(q.interpretability.dictionary ?? DICTIONARY_DEFAULTS), enabled: at.dictionary };
+    for (const layer of Object.values(q.interpretability.layers)) delete layer.dictionary;
+  }
+  return q;
+}
+
+/** Every combination of the swept settings, in the order the sweep lists them. */
+export function sweepPoints(sweep: NonNullable<Pipeline['sweep']>): SweepSettings[] {
+  let points: SweepSettings[] = [{}];
+  for (const [key, values] of Object.entries(sweep) as [keyof SweepSettings, (number | boolean)[] | undefined][]) {
+    if (!values) continue;
+    points = points.flatMap((p) => values.map((v) => ({ ...p, [key]: v })));
+  }
+  return points;
+}
+
+export function expandSweep(pipeline: Pipeline, yamlText: string, queuePrefix = DEFAULT_QUEUE_PREFIX): SweepPlan {
+  if (!pipeline.sweep) throw new Error(`pipeline ${pipeline.name} declares no sweep`);
+  const points = sweepPoints(pipeline.sweep).map((settings) => ({ settings, plan: expandPlan(pipelineAt(pipeline, settings), yamlText, queuePrefix) }));
+  return { pipelineName: pipeline.name, pipelineHash: points[0]!.plan.pipelineHash, points };
 }

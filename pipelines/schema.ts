@@ -15,6 +15,7 @@ export const STEP_KINDS = {
   assignDictionaryFeatures: 'cpu',
   alignLegibleNeurons: 'gpu',
   retrainLayersAbove: 'gpu',
+  ablateNeurons: 'cpu',
 } as const;
 export type StepKind = keyof typeof STEP_KINDS;
 export const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
@@ -82,6 +83,7 @@ const Dictionary = z.strictObject({
   resampleDead: z.boolean().default(true).describe('Re-initialise features that never fire, towards badly reconstructed inputs.'),
 });
 export type DictionarySettings = z.infer<typeof Dictionary>;
+export const DICTIONARY_DEFAULTS: DictionarySettings = Dictionary.parse({});
 
 const HiddenLayer = z.strictObject({
   name: Name,
@@ -153,6 +155,15 @@ export const PipelineSchema = z
         learningRate: z.number().gt(0).max(1).default(0.002),
       })
       .prefault({}),
+    sweep: z
+      .strictObject({
+        legibleFraction: z.array(z.number().min(0).max(1)).min(1).optional(),
+        startingDepth: z.array(z.int().min(0)).min(1).optional(),
+        dictionary: z.array(z.boolean()).min(1).optional().describe('Dictionary learning off and/or on (on uses interpretability.dictionary or its defaults).'),
+        alignmentWeight: z.array(z.number().min(0)).min(1).optional(),
+      })
+      .optional()
+      .describe('Runs the pipeline once per combination of these settings, each as a child workflow, and compares them.'),
     steps: z
       .strictObject({
         defaults: StepSettings.optional().describe('Settings every step starts from.'),
@@ -214,6 +225,9 @@ export const PipelineSchema = z
         path: ['interpretability', 'startingDepth'],
         message: `no layer of the layer order is at depth ${p.interpretability.startingDepth} or above: nothing would be made legible`,
       });
+    for (const [i, depth] of (p.sweep?.startingDepth ?? []).entries())
+      if (depth >= names.length)
+        ctx.addIssue({ code: 'custom', path: ['sweep', 'startingDepth', i], message: `starting depth ${depth} is past the last hidden layer (depths 0 to ${names.length - 1})` });
     for (const name of Object.keys(p.interpretability.layers))
       if (!names.includes(name))
         ctx.addIssue({ code: 'custom', path: ['interpretability', 'layers', name], message: `layer "${name}" is not a hidden layer of the model (${known})` });

@@ -1,8 +1,8 @@
 // Starting a pipeline run on Temporal: the workflow id, the memo (the pipeline YAML and its hash) and the search
 // attributes a person finds the run by in the Temporal UI.
 import { Client, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
-import type { Plan } from '../pipelines/plan';
-import { legiblePipeline } from '../workflows';
+import type { Plan, SweepPlan } from '../pipelines/plan';
+import { legiblePipeline, legibleSweep } from '../workflows';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from './search-attributes';
 import { workflowTaskQueue } from './workers';
 
@@ -11,26 +11,44 @@ export interface StartedRun {
   handle: WorkflowHandle<typeof legiblePipeline>;
 }
 
-export async function startPipelineRun(
-  connection: ConnectionLike,
-  plan: Plan,
-  yamlText: string,
-  o: { namespace?: string; queuePrefix?: string; workflowId?: string } = {},
-): Promise<StartedRun> {
-  const client = new Client({ connection, namespace: o.namespace ?? 'default' });
-  const workflowId = o.workflowId ?? `${plan.pipelineName}-${plan.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
-  const handle = await client.workflow.start(legiblePipeline, {
+interface StartOptions {
+  namespace?: string;
+  queuePrefix?: string;
+  workflowId?: string;
+}
+
+function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText: string, o: StartOptions) {
+  return {
     taskQueue: workflowTaskQueue(o.queuePrefix),
-    workflowId,
-    args: [plan],
-    memo: { pipelineYaml: yamlText, pipelineHash: plan.pipelineHash },
+    workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`,
+    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash },
     typedSearchAttributes: [
-      { key: PIPELINE_ATTRIBUTE, value: plan.pipelineName },
-      { key: PIPELINE_HASH_ATTRIBUTE, value: plan.pipelineHash },
+      { key: PIPELINE_ATTRIBUTE, value: p.pipelineName },
+      { key: PIPELINE_HASH_ATTRIBUTE, value: p.pipelineHash },
     ],
+  };
+}
+
+export async function startPipelineRun(connection: ConnectionLike, plan: Plan, yamlText: string, o: StartOptions = {}): Promise<StartedRun> {
+  const client = new Client({ connection, namespace: o.namespace ?? 'default' });
+  const options = runOptions(plan, yamlText, o);
+  const handle = await client.workflow.start(legiblePipeline, {
+    ...options,
+    args: [plan],
     staticSummary: `Legible pipeline ${plan.pipelineName}: ${plan.layers.map((l) => l.name).join(' → ')}`,
   });
-  return { workflowId, handle };
+  return { workflowId: options.workflowId, handle };
+}
+
+export async function startSweepRun(connection: ConnectionLike, sweep: SweepPlan, yamlText: string, o: StartOptions = {}) {
+  const client = new Client({ connection, namespace: o.namespace ?? 'default' });
+  const options = runOptions(sweep, yamlText, o);
+  const handle = await client.workflow.start(legibleSweep, {
+    ...options,
+    args: [sweep],
+    staticSummary: `Legible sweep ${sweep.pipelineName}: ${sweep.points.length} points`,
+  });
+  return { workflowId: options.workflowId, handle };
 }
 
 export function workflowUrl(uiUrl: string, workflowId: string, namespace = 'default'): string {

@@ -1,2 +1,2 @@
 // The workflows a Legible worker registers (the bundle's entry point).
-export { legiblePipeline, progressQuery } from './pipeline';
+export { legiblePipeline, legibleSweep, progressQuery } from './pipeline';

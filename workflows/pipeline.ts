@@ -1,16 +1,16 @@
-// The pipeline workflow: deterministic orchestration of one run. It receives the expanded plan as its input and
+// The pipeline workflows: deterministic orchestration of one run (and of a sweep of runs). It receives the expanded plan as its input and
 // calls one activity per step on the task queue of the step's resource tag: train the base model, then for each
 // layer in order explain, simulate and score its units, align the legible ones, freeze it and retrain above, and
 // re-score. It returns the per-layer tradeoff report. No I/O, clocks or randomness here: only Temporal's own APIs.
-import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Plan } from '../pipelines/plan';
+import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { StepKind } from '../pipelines/schema';
 import type { TaskMetrics } from '../nn/train';
 import type { ArtifactRef } from '../store/artifacts';
 import type { UnitScore } from '../interp/scoring';
 import { addUsage, noUsage, type Usage } from '../llm/types';
-import { LAYER_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
+import { LAYER_ATTRIBUTE, PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
 
 export interface LayerReport {
   layer: string;
@@ -34,7 +34,12 @@ export interface LayerReport {
   scoresAfter: UnitScore[];
   /** The neurons' labels (legible neurons carry their dictionary feature's label). */
   labels: ArtifactRef[];
+  /** Activations on the scoring text after alignment, and the labels' simulations there (for neuron cards). */
+  recordsAfter: ArtifactRef;
+  simulations: ArtifactRef[];
   dictionary?: DictionaryReport;
+  /** Held-out loss of the final model with the layer's legible, or free, neurons held at zero. */
+  ablation?: { loss: number; lossWithoutLegible: number; lossWithoutFree: number };
 }
 
 export interface DictionaryReport {
@@ -206,11 +211,20 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
       scoresBefore: before.scores,
       scoresAfter: after.scores,
       labels,
+      recordsAfter: recordedAfter.score!,
+      simulations: scoreSimulations,
       ...(dictionary ? { dictionary } : {}),
     });
     task = taskAfter;
   }
+  // How much the final network leans on each layer's legible and free neurons.
+  for (const l of layers) {
+    progress.layer = l.layer;
+    const { loss, lossWithoutLegible, lossWithoutFree } = await step('ablateNeurons', { corpus, model, layer: l.layer, legibleUnits: l.legibleUnits });
+    l.ablation = { loss, lossWithoutLegible, lossWithoutFree };
+  }
   progress.step = undefined;
+  progress.layer = undefined;
   setCurrentDetails('finished');
 
   return {
@@ -253,4 +267,31 @@ function batches<T>(xs: T[], size: number): T[][] {
 
 function mean(xs: number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+export interface SweepReport {
+  pipeline: string;
+  pipelineHash: string;
+  points: { settings: SweepSettings; workflowId: string; report: PipelineReport }[];
+}
+
+/** A sweep: each point's pipeline runs as a child workflow, all at once; the results come back in order. */
+export async function legibleSweep(sweep: SweepPlan): Promise<SweepReport> {
+  const parent = workflowInfo().workflowId;
+  const points = await Promise.all(
+    sweep.points.map(async (point, i) => {
+      const workflowId = `${parent}-point-${i}`;
+      const report = await executeChild(legiblePipeline, {
+        workflowId,
+        args: [point.plan],
+        typedSearchAttributes: [
+          { key: PIPELINE_ATTRIBUTE, value: sweep.pipelineName },
+          { key: PIPELINE_HASH_ATTRIBUTE, value: sweep.pipelineHash },
+        ],
+        staticSummary: `sweep point ${i}: ${JSON.stringify(point.settings)}`,
+      });
+      return { settings: point.settings, workflowId, report };
+    }),
+  );
+  return { pipeline: sweep.pipelineName, pipelineHash: sweep.pipelineHash, points };
 }
