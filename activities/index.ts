@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
 import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, sentence, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
-import { unitRecords, type LayerActivations } from '../interp/records';
+import { activationsOnSplit, unitRecords, type LayerActivations } from '../interp/records';
 import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
 import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Usage } from '../llm/types';
@@ -112,15 +112,7 @@ export function createActivities(store: ArtifactStore) {
   /** The activations of one layer on one split, with the words of every token. */
   function layerActivations(corpus: Corpus, records: ArtifactRef): LayerActivations {
     const b = store.getBundle<{ width: number; split: SplitName }>(records);
-    const ids = corpus.splits[b.meta.split];
-    const starts = new Int32Array(ids.length + 1);
-    const words: string[] = [];
-    ids.forEach((s, i) => {
-      const tokens = sentence(corpus, s);
-      starts[i + 1] = starts[i]! + tokens.length;
-      for (const t of tokens) words.push(corpus.meta.vocabulary[t]!);
-    });
-    return { width: b.meta.width, activations: b.arrays.activations as Float32Array, starts, words };
+    return activationsOnSplit(corpus, b.meta.split, b.meta.width, b.arrays.activations as Float32Array);
   }
 
   /** Each unit's simulation from one or more simulation batches of the same split. */

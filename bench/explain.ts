@@ -5,8 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildCorpus, nextWordExamples, sentence, type Corpus, type SplitName } from '../data/corpus';
-import { unitRecords, type LayerActivations } from '../interp/records';
+import { buildCorpus, nextWordExamples, sentence, type SplitName } from '../data/corpus';
+import { activationsOnSplit, unitRecords } from '../interp/records';
 import { scoreUnit } from '../interp/scoring';
 import { EmbeddedExplainer } from '../llm/embedded/explainer';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
@@ -33,7 +33,7 @@ async function measure(width: number): Promise<Row> {
   const corpus = buildCorpus(p);
   const model = NextWordModel.create({ vocabularySize: corpus.meta.vocabulary.length, contextWords: 4, embeddingSize: 32, hidden: p.model.hidden }, 1);
   await train(model, nextWordExamples(corpus, corpus.splits.train, 4), { epochs: 1, batchSize: 256, learningRate: 0.003, seed: 1, trainable: model.trainableVariables() });
-  const layer = (split: SplitName) => activations(corpus, split, width, recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4).windows, 0));
+  const layer = (split: SplitName) => activationsOnSplit(corpus, split, width, recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4).windows, 0));
   const explainSet = layer('explain');
   const scoreSet = layer('score');
   const sentences = [...corpus.splits.score].map((s) => [...sentence(corpus, s)].map((t) => corpus.meta.vocabulary[t]!));
@@ -58,18 +58,6 @@ async function measure(width: number): Promise<Row> {
     scoringTokens: scoreSet.words.length,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
-}
-
-function activations(corpus: Corpus, split: SplitName, width: number, acts: Float32Array): LayerActivations {
-  const ids = corpus.splits[split];
-  const starts = new Int32Array(ids.length + 1);
-  const words: string[] = [];
-  ids.forEach((s, i) => {
-    const tokens = sentence(corpus, s);
-    starts[i + 1] = starts[i]! + tokens.length;
-    for (const t of tokens) words.push(corpus.meta.vocabulary[t]!);
-  });
-  return { width, activations: acts, starts, words };
 }
 
 async function main(): Promise<void> {

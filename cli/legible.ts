@@ -9,8 +9,11 @@ import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
-import { progressQuery, type legiblePipeline } from '../workflows/pipeline';
-import { formatReport, formatSweep } from './report';
+import { progressQuery, type legiblePipeline, type PipelineReport, type SweepReport } from '../workflows/pipeline';
+import { ArtifactStore } from '../store/artifacts';
+import { join } from 'node:path';
+import { writeReport } from '../report/html';
+import { formatReport, formatSweep } from '../report/text';
 
 const USAGE = `Usage: legible <command> [options]
 
@@ -22,6 +25,7 @@ Commands:
                   --no-workers   as for run
   runs            List runs (pipeline, status, start, duration); --pipeline NAME to filter.
   status ID       One run's steps, their state and the latest heartbeat of running ones.
+  report ID       Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.
   validate FILE…  Check pipeline files; prints each problem as file:line:column: key: message.
   schema          Print the JSON Schema of pipeline files.
   setup           Find or build the Temporal CLI (into .tools/bin, with Go).
@@ -40,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return runs(rest);
     case 'status':
       return status(rest);
+    case 'report':
+      return report(rest);
     case 'schema':
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
@@ -170,6 +176,25 @@ async function status(args: string[]): Promise<number> {
       const details = a.heartbeatDetails?.payloads?.[0]?.data;
       if (details) console.log(`  heartbeat of ${a.activityType?.name}: ${Buffer.from(details).toString('utf8')}`);
     }
+    return 0;
+  });
+}
+
+async function report(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  if (positionals.length !== 1) {
+    console.error('legible report: name the workflow id of a finished run or sweep');
+    return 2;
+  }
+  const workflowId = positionals[0]!;
+  return withTemporal({ workers: false }, async ({ server }) => {
+    const handle = new Client({ connection: server.connection }).workflow.getHandle(workflowId);
+    const d = await handle.describe();
+    if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
+    const result = (await handle.result()) as PipelineReport | SweepReport;
+    const out = values.out ?? join(stateDir(), 'reports', workflowId);
+    const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()));
+    console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
     return 0;
   });
 }

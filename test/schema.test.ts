@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Ajv2020 from 'ajv/dist/2020';
+import { parse as parseYaml } from 'yaml';
 import { parsePipeline, PipelineError, type PipelineProblem } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
 import { pipelineJsonSchema, STEP_KINDS } from '../pipelines/schema';
@@ -110,6 +112,18 @@ describe('pipeline validation', () => {
       assert.match(text, /^# yaml-language-server: \$schema=\.\/pipeline\.schema\.json/, `${file} names the schema for editors`);
     }
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pipeline.schema.json'), 'utf8')), pipelineJsonSchema(), 'run `npm run schema`');
+  });
+
+  it('the generated JSON Schema accepts every example pipeline and rejects what the validator rejects', () => {
+    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(pipelineJsonSchema());
+    const dir = join(__dirname, '..', 'pipelines');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+      const ok = validate(parseYaml(readFileSync(join(dir, file), 'utf8')));
+      assert.ok(ok, `${file}: ${JSON.stringify(validate.errors)}`);
+    }
+    assert.equal(validate(parseYaml(`${GOOD}trainig: { epochs: 2 }\n`)), false, 'unknown key');
+    assert.equal(validate(parseYaml(`${GOOD}interpretability: { legibleFraction: 1.5 }\n`)), false, 'fraction above 1');
+    assert.equal(validate(parseYaml(`${GOOD}steps: { explainNeurons: { tag: tpu } }\n`)), false, 'unknown tag');
   });
 
   it('`legible validate` prints file:line:column and exits non-zero', () => {

@@ -57,7 +57,7 @@ export interface DictionaryReport {
 export interface PipelineReport {
   pipeline: string;
   pipelineHash: string;
-  corpus: { sentences: number; tokens: number; vocabularySize: number; trainTokens: number; heldOutTokens: number };
+  corpus: { ref: ArtifactRef; sentences: number; tokens: number; vocabularySize: number; trainTokens: number; heldOutTokens: number };
   base: TaskMetrics;
   layers: LayerReport[];
   finalModel: ArtifactRef;
@@ -231,6 +231,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     pipeline: plan.pipelineName,
     pipelineHash: plan.pipelineHash,
     corpus: {
+      ref: corpus,
       sentences: prepared.sentences,
       tokens: prepared.tokens,
       vocabularySize: prepared.vocabularySize,

@@ -1,4 +1,4 @@
-// Formats a finished run's report as the per-layer table `legible run` prints: explanation scores of legible and
+// The text report of a finished run or sweep, as `legible run` prints it: per layer, the explanation scores of legible and
 // free neurons before and after, the task metric before and after (the legibility tax), and the backend.
 import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 
