@@ -2,7 +2,7 @@
 // calls one activity per step on the task queue of the step's resource tag: train the base model, then for each
 // layer in order explain, simulate and score its units, align the legible ones, freeze it and retrain above, and
 // re-score. It returns the per-layer tradeoff report. No I/O, clocks or randomness here: only Temporal's own APIs.
-import { defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, executeChild, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { StepKind } from '../pipelines/schema';
@@ -75,6 +75,9 @@ export interface PipelineProgress {
 }
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
+
+/** patched() markers of workflow changes that runs started by older code must replay around. */
+const ABLATION_PATCH = 'ablate-neurons-after-layers';
 
 export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
   const p = plan.pipeline;
@@ -217,8 +220,9 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     });
     task = taskAfter;
   }
-  // How much the final network leans on each layer's legible and free neurons.
-  for (const l of layers) {
+  // How much the final network leans on each layer's legible and free neurons. Runs started before this step
+  // existed finish without it (their plans have no ablateNeurons settings).
+  for (const l of patched(ABLATION_PATCH) ? layers : []) {
     progress.layer = l.layer;
     const { loss, lossWithoutLegible, lossWithoutFree } = await step('ablateNeurons', { corpus, model, layer: l.layer, legibleUnits: l.legibleUnits });
     l.ablation = { loss, lossWithoutLegible, lossWithoutFree };
