@@ -9,7 +9,8 @@ import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
-import { progressQuery, type legiblePipeline, type PipelineReport, type SweepReport } from '../workflows/pipeline';
+import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
+import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
 import { join } from 'node:path';
 import { writeReport } from '../report/html';
@@ -166,16 +167,9 @@ async function status(args: string[]): Promise<number> {
     const d = await handle.describe();
     console.log(`${d.workflowId}: ${d.status.name}, started ${d.startTime.toISOString()}`);
     console.log(`  ${workflowUrl(server.uiUrl, d.workflowId)}`);
-    if (d.status.name === 'RUNNING') {
-      const p = await handle.query(progressQuery);
-      console.log(`  now: ${p.layer ? `layer ${p.layer}, ` : ''}${p.step ?? '-'}; ${p.completedSteps} steps done`);
-    }
+    if (d.status.name === 'RUNNING' && d.type === 'legiblePipeline') console.log(`  now: ${await progressLine(handle)}`);
     for (const step of stepsOf((await handle.fetchHistory()).events ?? []))
       console.log(`  ${step.state.padEnd(10)} ${step.kind} (${step.summary})${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
-    for (const a of d.raw.pendingActivities ?? []) {
-      const details = a.heartbeatDetails?.payloads?.[0]?.data;
-      if (details) console.log(`  heartbeat of ${a.activityType?.name}: ${Buffer.from(details).toString('utf8')}`);
-    }
     return 0;
   });
 }
@@ -230,7 +224,9 @@ function startAllWorkers(server: Server, pipeline?: Pipeline): Promise<RunningWo
 
 async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {
   const started = performance.now();
-  const report = await untilDone(handle.result(), workers);
+  const result = untilDone(handle.result(), workers);
+  await showProgress(handle, result);
+  const report = await result;
   console.log(`\n${formatReport(report)}`);
   console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);

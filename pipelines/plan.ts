@@ -74,7 +74,7 @@ export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = D
       const own = pipeline.steps[kind] ?? {};
       const tag = own.tag ?? defaults.tag ?? STEP_KINDS[kind];
       const long = LONG_STEPS.has(kind);
-      const heartbeatTimeout = own.heartbeatTimeout ?? defaults.heartbeatTimeout ?? (long ? '5m' : undefined);
+      const heartbeatTimeout = own.heartbeatTimeout ?? defaults.heartbeatTimeout ?? (long ? '2m' : undefined);
       return [
         kind,
         {

@@ -54,6 +54,9 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
         namespace,
         taskQueue: taskQueueFor(tag, o.queuePrefix),
         activities,
+        // Progress (epoch, step, loss) reaches `legible status` and the UI within seconds, not minutes.
+        maxHeartbeatThrottleInterval: '2s',
+        defaultHeartbeatThrottleInterval: '2s',
         maxConcurrentActivityTaskExecutions: o.concurrency?.[tag] ?? DEFAULT_CONCURRENCY[tag],
         ...(o.activitiesPerSecond?.[tag] ? { maxTaskQueueActivitiesPerSecond: o.activitiesPerSecond[tag] } : {}),
       }),

@@ -1,0 +1,76 @@
+// Live progress of a running pipeline for `legible run` and `legible status`: the workflow's progress query (layer,
+// step, steps done) and the heartbeat details of its running steps (epoch, step, loss; units explained). On a
+// terminal one line is redrawn with a bar; elsewhere a plain line is printed whenever the step changes.
+import type { WorkflowHandle } from '@temporalio/client';
+import { progressQuery } from '../workflows/pipeline';
+
+/** Heartbeat details of a running step, as the activities send them. */
+interface Details {
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  steps?: number;
+  taskLoss?: number;
+  alignLoss?: number;
+  loss?: number;
+  unitsExplained?: number;
+  unitsSimulated?: number;
+  units?: number;
+}
+
+/** One running step's progress as text: a fraction done, and what it is doing. */
+export function describeHeartbeat(kind: string, d: Details): { fraction?: number; text: string } {
+  if (d.steps && d.step !== undefined)
+    return {
+      fraction: (d.step + 1) / d.steps,
+      text: `${kind} epoch ${(d.epoch ?? 0) + 1}/${d.epochs ?? '?'}, step ${d.step + 1}/${d.steps}${d.taskLoss !== undefined ? `, loss ${d.taskLoss.toFixed(3)}` : ''}${d.alignLoss ? `, alignment ${d.alignLoss.toFixed(3)}` : ''}`,
+    };
+  if (d.epochs && d.epoch !== undefined) return { fraction: (d.epoch + 1) / d.epochs, text: `${kind} epoch ${d.epoch + 1}/${d.epochs}${d.loss !== undefined ? `, loss ${d.loss.toFixed(4)}` : ''}` };
+  const done = d.unitsExplained ?? d.unitsSimulated;
+  if (done !== undefined && d.units) return { fraction: done / d.units, text: `${kind} ${done}/${d.units} units ${d.unitsExplained !== undefined ? 'explained' : 'simulated'}` };
+  return { text: kind };
+}
+
+function bar(fraction: number, width = 20): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return `${'█'.repeat(full)}${'░'.repeat(width - full)} ${Math.round(fraction * 100)}%`.padEnd(width + 5);
+}
+
+/** The progress of a running workflow, once, as a line. */
+export async function progressLine(handle: WorkflowHandle): Promise<string> {
+  const [p, d] = await Promise.all([handle.query(progressQuery), handle.describe()]);
+  const running = (d.raw.pendingActivities ?? []).map((a) => {
+    const data = a.heartbeatDetails?.payloads?.[0]?.data;
+    const details = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Details) : {};
+    return describeHeartbeat(a.activityType?.name ?? '?', details);
+  });
+  const main = running.find((r) => r.fraction !== undefined) ?? running[0];
+  const where = p.layer ? `layer ${p.layer}` : 'model';
+  const now = main ? `${main.fraction !== undefined ? `${bar(main.fraction)} ` : ''}${main.text}` : (p.step ?? 'waiting');
+  return `[${where}] ${now}${running.length > 1 ? ` (+${running.length - 1} more running)` : ''} · ${p.completedSteps} steps done`;
+}
+
+/** Shows progress until `done` settles: a redrawn line on a terminal, plain lines when the step changes elsewhere. */
+export function showProgress(handle: WorkflowHandle, done: Promise<unknown>, out: NodeJS.WriteStream = process.stdout): Promise<void> {
+  const tty = out.isTTY === true;
+  let last = '';
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  return (async () => {
+    while (!finished) {
+      try {
+        const line = await progressLine(handle);
+        if (tty) out.write(`\r\x1b[K${line.slice(0, (out.columns ?? 120) - 1)}`);
+        else {
+          const step = line.replace(/ [█░]+ \d+%/, '').replace(/, step \d+\/\d+.*?(?= ·)/, '').replace(/ · \d+ steps done/, '');
+          if (step !== last) out.write(`${line}\n`);
+          last = step;
+        }
+      } catch {
+        // The workflow may not answer queries yet (no worker has picked it up); try again.
+      }
+      await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    }
+    if (tty) out.write('\r\x1b[K');
+  })();
+}
