@@ -299,6 +299,7 @@ export function createActivities(store: ArtifactStore) {
           const records = unitRecords(acts, unit, o.topExamples, o.randomExamples, seed);
           explanations.push(...(await explainer.explain([{ records, ...(incoming ? { incoming: incoming(unit) } : {}) }])));
           beat({ unitsExplained: explanations.length, units: input.units.length });
+          await yieldToEventLoop();
         }
         return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage };
       });
@@ -320,6 +321,7 @@ export function createActivities(store: ArtifactStore) {
           if (label === undefined) throw new InvalidInputError(`unit ${unit} has no label in the labels given to simulateNeurons`);
           values.set((await simulator.simulate(label, sentences)).flat(), j * tokens);
           beat({ unitsSimulated: j + 1, units: input.units.length });
+          await yieldToEventLoop();
         }
         const simulation = store.putBundle('simulation', { meta: { split: input.split, units: input.units, tokens }, arrays: { values } });
         return { simulation, simulator: simulator.name, usage };
@@ -496,6 +498,14 @@ function activeLevel(acts: Float32Array, width: number, unit: number): number {
     }
   }
   return sum / n;
+}
+
+/**
+ * Lets the worker's own work through between units: activities share the process with the workflow worker, and a
+ * long synchronous stretch would delay workflow tasks and heartbeats.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

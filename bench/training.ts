@@ -1,0 +1,191 @@
+// Benchmark: Legible's training loops against the backend's own matmul ceiling, measured side by side in one
+// process. Rows: the reference 256-512-512-256 ReLU MLP (Legible's custom-gradient dense layers, and tfjs's own
+// model.fit on the same model as the baseline), and the demo's next-word model in each loop (training, alignment,
+// retraining above a frozen layer, dictionary learning). Then two independent training processes at once against
+// one at a time. Prints tables and writes the figures under "training" and "cores" in bench/results/latest.json.
+import * as tf from '@tensorflow/tfjs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { trainDictionary } from '../nn/dictionary';
+import { initBackend } from '../nn/backend';
+import { NextWordModel } from '../nn/model';
+import { dense } from '../nn/ops';
+import { train, type Examples } from '../nn/train';
+import { parsePipeline } from '../pipelines/load';
+
+interface Row {
+  model: string;
+  loop: string;
+  samplesPerSec: number;
+  gflops: number;
+  matmulGflops: number;
+  ratio: number;
+}
+
+function matmulGflops(): number {
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  tf.tidy(() => tf.matMul(a, b).dataSync());
+  const runs = 8;
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) tf.tidy(() => tf.matMul(a, b).dataSync());
+  const seconds = (performance.now() - t) / 1000 / runs;
+  tf.dispose([a, b]);
+  return (2 * 1024 ** 3) / seconds / 1e9;
+}
+
+/** The reference MLP on random regression data: Legible's dense layers, Adam, one tidy per step. */
+function referenceMlp(steps: number): number {
+  const sizes = [256, 512, 512, 256];
+  const vars = sizes.slice(1).map((n, i) => ({ w: tf.variable(tf.randomNormal([sizes[i]!, n], 0, 0.05)), b: tf.variable(tf.zeros([n])) }));
+  const optimizer = tf.train.adam(1e-3);
+  const x = tf.randomNormal([256, 256]) as tf.Tensor2D;
+  const y = tf.randomNormal([256, 256]);
+  const trainable = vars.flatMap((v) => [v.w, v.b]);
+  const step = () =>
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => {
+        let h = x;
+        vars.forEach((v, i) => {
+          h = dense(h, v.w as tf.Tensor2D, v.b as tf.Tensor1D);
+          if (i < vars.length - 1) h = tf.relu(h);
+        });
+        return tf.losses.meanSquaredError(y, h) as tf.Scalar;
+      }, trainable);
+      optimizer.applyGradients(trainable.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+    });
+  for (let i = 0; i < 3; i++) step();
+  const t = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  tf.tidy(() => trainable[0]!.dataSync());
+  const seconds = (performance.now() - t) / 1000;
+  tf.dispose([...trainable, x, y]);
+  optimizer.dispose();
+  return (256 * steps) / seconds;
+}
+
+/** The same MLP through tfjs's layers API and model.fit (built-in gradients): the baseline. */
+async function referenceFit(steps: number): Promise<number> {
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [256], units: 512, activation: 'relu' }), tf.layers.dense({ units: 512, activation: 'relu' }), tf.layers.dense({ units: 256 })],
+  });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'meanSquaredError' });
+  const x = tf.randomNormal([256 * steps, 256]);
+  const y = tf.randomNormal([256 * steps, 256]);
+  await model.fit(x.slice([0, 0], [256 * 3, 256]), y.slice([0, 0], [256 * 3, 256]), { batchSize: 256, epochs: 1, verbose: 0 });
+  const t = performance.now();
+  await model.fit(x, y, { batchSize: 256, epochs: 1, verbose: 0, shuffle: false });
+  const seconds = (performance.now() - t) / 1000;
+  tf.dispose([x, y]);
+  model.dispose();
+  return (256 * steps) / seconds;
+}
+
+const MLP_FLOPS_PER_SAMPLE = 3 * 2 * (256 * 512 + 512 * 512 + 512 * 256);
+
+/** The demo's model on random token windows (the loops' cost does not depend on which words they are). */
+function demoExamples(n: number, vocabulary: number, context: number, seed: number): Examples {
+  return tf.tidy(() => ({
+    windows: tf.randomUniform([n, context], 0, vocabulary, 'int32', seed).dataSync() as Int32Array,
+    targets: tf.randomUniform([n], 0, vocabulary, 'int32', seed + 1).dataSync() as Int32Array,
+  }));
+}
+
+async function demoLoops(matmul: number): Promise<Row[]> {
+  const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8'));
+  const spec = { vocabularySize: p.model.vocabularySize, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden };
+  const widths = [spec.contextWords * spec.embeddingSize, ...spec.hidden.map((h) => h.width), spec.vocabularySize];
+  // Forward multiply-adds per sample by layer (embedding lookup excluded); training costs about three forwards.
+  const layerFlops = widths.slice(1).map((w, i) => 2 * widths[i]! * w);
+  const data = demoExamples(32_768, spec.vocabularySize, spec.contextWords, 1);
+  const rows: Row[] = [];
+  const row = (loop: string, samplesPerSec: number, flopsPerSample: number) => {
+    const gflops = (samplesPerSec * flopsPerSample) / 1e9;
+    rows.push({ model: 'demo next-word', loop, samplesPerSec, gflops, matmulGflops: matmul, ratio: gflops / matmul });
+  };
+  const options = { epochs: 1, batchSize: p.training.batchSize, learningRate: 1e-3, seed: 1 };
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+  const model = NextWordModel.create(spec, 1);
+  let r = await train(model, data, { ...options, trainable: model.trainableVariables() });
+  row('training', r.samplesPerSecond, 3 * sum(layerFlops));
+
+  const width = spec.hidden[0]!.width;
+  const align = demoExamples(16_384, spec.vocabularySize, spec.contextWords, 3);
+  const alignment = { depth: 0, examples: align, targets: new Float32Array(align.targets.length * width).fill(0.5), weights: new Float32Array(align.targets.length * width).fill(0.01), weight: 4 };
+  r = await train(model, data, { ...options, trainable: model.trainableVariables(), alignment });
+  // Each alignment step also runs the align batch up to the aligned layer, forward and back.
+  row('alignment', r.samplesPerSecond, 3 * sum(layerFlops) + 3 * layerFlops[0]!);
+
+  model.freezeThrough(0);
+  r = await train(model, data, { ...options, trainable: model.trainableVariables() });
+  // Above a frozen first layer: forward through everything, backward through the rest.
+  row('retraining', r.samplesPerSecond, sum(layerFlops) + 2 * sum(layerFlops.slice(1)));
+  model.dispose();
+
+  const acts = tf.tidy(() => tf.relu(tf.randomNormal([32_768, width])).dataSync() as Float32Array);
+  const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 2, batchSize: 256, learningRate: 1e-3, resampleDead: false };
+  const t = performance.now();
+  const { sae } = await trainDictionary(acts, width, dict, 1);
+  const seconds = (performance.now() - t) / 1000;
+  sae.dispose();
+  row('dictionary', (32_768 * dict.epochs) / seconds, 3 * 2 * 2 * width * width * dict.expansion);
+  return rows;
+}
+
+/** Child mode: train the demo model for a fixed number of samples and print samples per second. */
+async function childTraining(): Promise<void> {
+  await initBackend();
+  const model = NextWordModel.create({ vocabularySize: 2000, contextWords: 4, embeddingSize: 32, hidden: [{ name: 'h1', width: 64 }, { name: 'h2', width: 64 }] }, 1);
+  const r = await train(model, demoExamples(32_768, 2000, 4, 2), { epochs: 1, batchSize: 256, learningRate: 1e-3, seed: 1, trainable: model.trainableVariables() });
+  process.stdout.write(JSON.stringify({ samplesPerSec: r.samplesPerSecond, seconds: r.seconds }));
+}
+
+function runChild(): Promise<{ samplesPerSec: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--child'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}`))));
+  });
+}
+
+async function cores(): Promise<{ oneAtATimeSamplesPerSec: number; twoAtOnceSamplesPerSec: number; speedup: number }> {
+  const a = await runChild();
+  const b = await runChild();
+  const oneAtATime = (2 * 32_768) / (a.seconds + b.seconds);
+  // Both start together and load alike, so their training overlaps; the pair takes as long as the slower one.
+  const both = await Promise.all([runChild(), runChild()]);
+  const twoAtOnce = (2 * 32_768) / Math.max(...both.map((x) => x.seconds));
+  return { oneAtATimeSamplesPerSec: oneAtATime, twoAtOnceSamplesPerSec: twoAtOnce, speedup: twoAtOnce / oneAtATime };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--child')) return childTraining();
+  const backend = await initBackend();
+  const matmul = matmulGflops();
+  const rows: Row[] = [];
+  const mlp = referenceMlp(40);
+  rows.push({ model: 'reference MLP 256-512-512-256', loop: 'Legible dense (custom gradients)', samplesPerSec: mlp, gflops: (mlp * MLP_FLOPS_PER_SAMPLE) / 1e9, matmulGflops: matmul, ratio: (mlp * MLP_FLOPS_PER_SAMPLE) / 1e9 / matmul });
+  const fit = await referenceFit(40);
+  rows.push({ model: 'reference MLP 256-512-512-256', loop: 'tfjs model.fit (baseline)', samplesPerSec: fit, gflops: (fit * MLP_FLOPS_PER_SAMPLE) / 1e9, matmulGflops: matmul, ratio: (fit * MLP_FLOPS_PER_SAMPLE) / 1e9 / matmul });
+  rows.push(...(await demoLoops(matmul)));
+  const c = await cores();
+
+  console.log(`backend: ${backend}; plain matMul 1024x1024x1024: ${matmul.toFixed(1)} GFLOP/s (same process)`);
+  console.log('model                          loop                              samples/s  GFLOP/s  of matmul');
+  for (const r of rows) console.log(`${r.model.padEnd(31)}${r.loop.padEnd(34)}${r.samplesPerSec.toFixed(0).padStart(9)}  ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
+  console.log(`\ncores (${execFileSync('nproc').toString().trim()}): two training processes at once ${c.twoAtOnceSamplesPerSec.toFixed(0)} samples/s against one at a time ${c.oneAtATimeSamplesPerSec.toFixed(0)}: ${c.speedup.toFixed(2)}x`);
+
+  const dir = join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'latest.json');
+  const latest = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  writeFileSync(file, JSON.stringify({ ...latest, backend, training: rows, cores: c }, null, 2));
+}
+
+main().catch((err: Error) => {
+  console.error(err);
+  process.exit(1);
+});
