@@ -3,8 +3,7 @@
 // then explains, simulates and scores every unit as the pipeline's steps do. Prints units per second for each phase
 // and the child's peak memory, and writes the figures to bench/results/latest.json under "explain".
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { saveResults } from './results';
 import { buildCorpus, nextWordExamples, sentence, type SplitName } from '../data/corpus';
 import { activationsOnSplit, unitRecords } from '../interp/records';
 import { scoreUnit } from '../interp/scoring';
@@ -73,11 +72,7 @@ async function main(): Promise<void> {
     console.log(
       `${String(r.width).padStart(5)}  ${r.explainUnitsPerSec.toFixed(1).padStart(9)}  ${r.simulateUnitsPerSec.toFixed(1).padStart(10)}  ${r.scoreUnitsPerSec.toFixed(1).padStart(7)}  ${r.unitsPerSec.toFixed(1).padStart(11)}  ${String(r.scoringTokens).padStart(14)}  ${r.peakRssMiB.toFixed(0).padStart(12)}`,
     );
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'latest.json');
-  const latest = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  writeFileSync(file, JSON.stringify({ ...latest, explain: rows }, null, 2));
+  saveResults({ explain: rows });
 }
 
 main().catch((err: Error) => {

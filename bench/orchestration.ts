@@ -3,7 +3,8 @@
 // ActivityTaskCompleted in the history; overlapping activities counted once); prints the overhead and the median gap per activity, and writes them under
 // "orchestration" in bench/results/latest.json.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { saveResults } from './results';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipeline } from '../pipelines/load';
@@ -67,11 +68,7 @@ async function main(): Promise<void> {
     };
     console.log(`orchestration: ${result.activities} activities; workflow wall time ${wall.toFixed(1)} s, activities executing ${busy.toFixed(1)} s`);
     console.log(`Temporal adds ${(100 * result.overheadFraction).toFixed(1)}% to the wall time; median wait from an activity's turn to its start ${result.medianGapMs.toFixed(0)} ms`);
-    const dir = join(__dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'latest.json');
-    const latest = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-    writeFileSync(file, JSON.stringify({ ...latest, orchestration: result }, null, 2));
+    saveResults({ orchestration: result });
   } finally {
     await workers.shutdown();
     await env.teardown();

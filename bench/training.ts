@@ -5,8 +5,9 @@
 // one at a time. Prints tables and writes the figures under "training" and "cores" in bench/results/latest.json.
 import * as tf from '@tensorflow/tfjs';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { saveResults } from './results';
 import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
 import { NextWordModel } from '../nn/model';
@@ -178,11 +179,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(`${r.model.padEnd(31)}${r.loop.padEnd(34)}${r.samplesPerSec.toFixed(0).padStart(9)}  ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
   console.log(`\ncores (${execFileSync('nproc').toString().trim()}): two training processes at once ${c.twoAtOnceSamplesPerSec.toFixed(0)} samples/s against one at a time ${c.oneAtATimeSamplesPerSec.toFixed(0)}: ${c.speedup.toFixed(2)}x`);
 
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'latest.json');
-  const latest = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  writeFileSync(file, JSON.stringify({ ...latest, backend, training: rows, cores: c }, null, 2));
+  saveResults({ backend, training: rows, cores: c });
 }
 
 main().catch((err: Error) => {
