@@ -13,11 +13,11 @@ import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
 import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Usage } from '../llm/types';
 import { initBackend } from '../nn/backend';
-import { trainDictionary } from '../nn/dictionary';
+import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
 import { NextWordModel, type ModelMeta } from '../nn/model';
 import { evaluate, recordLayer, train, type Examples, type TaskMetrics, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { DictionarySettings, Pipeline, StepKind } from '../pipelines/schema';
-import type { ArtifactRef, ArtifactStore } from '../store/artifacts';
+import type { ArtifactRef, ArtifactStore, Bundle } from '../store/artifacts';
 
 export interface ModelResult {
   /** Where a retried attempt went on from (the last checkpoint of the attempt before it); null when it started afresh. */
@@ -258,7 +258,20 @@ export function createActivities(store: ArtifactStore) {
         const parts = input.train.map((ref) => store.getBundle<{ width: number }>(ref));
         const width = parts[0]!.meta.width;
         const x = concatFloat32(parts.map((b) => b.arrays.activations as Float32Array));
-        const { sae, stats, resampled } = await trainDictionary(x, width, input.settings, input.pipeline.seed, (e) => beat(e));
+        // Each epoch ends in a checkpoint named in the heartbeat; a retried attempt goes on from the last one.
+        const last = lastCheckpoint();
+        let checkpoint = last;
+        const resumeFrom = last ? dictionaryCheckpointFrom(store.getBundle<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'> & { saeMeta: DictionaryCheckpoint['sae']['meta'] }>(last)) : undefined;
+        const { sae, stats, resampled } = await trainDictionary(x, width, input.settings, input.pipeline.seed, (e) => beat({ ...e, ...(checkpoint ? { checkpoint } : {}) }), {
+          ...(resumeFrom ? { resumeFrom } : {}),
+          onCheckpoint: (c) => {
+            const { sae: saeBundle, optimizer, ...rest } = c;
+            const arrays = Object.fromEntries(Object.entries(saeBundle.arrays).map(([k, v]) => [`sae/${k}`, v]));
+            optimizer.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
+            checkpoint = store.putBundle('checkpoint', { meta: { ...rest, saeMeta: saeBundle.meta }, arrays });
+            beat({ epoch: c.epoch, epochs: input.settings.epochs, checkpoint });
+          },
+        });
         try {
           const features = sae.encodeAll(x);
           const liveFeatures = Array.from({ length: stats.features }, (_, f) => f).filter((f) => {
@@ -270,7 +283,7 @@ export function createActivities(store: ArtifactStore) {
             const acts = store.getBundle<{ width: number }>(ref).arrays.activations as Float32Array;
             records[split] = store.putBundle('activations', { meta: { layer: `${input.layer}.features`, width: stats.features, split }, arrays: { activations: sae.encodeAll(acts) } });
           }
-          return { dictionary: store.putBundle('dictionary', sae.toBundle()), records, stats, liveFeatures, resampled, backend };
+          return { dictionary: store.putBundle('dictionary', sae.toBundle()), records, stats, liveFeatures, resampled, backend, resumedFrom: resumeFrom ? { epoch: resumeFrom.epoch } : null };
         } finally {
           sae.dispose();
         }
@@ -294,14 +307,19 @@ export function createActivities(store: ArtifactStore) {
         const usage = noUsage();
         const explainer = explainerFor(input.pipeline.explainer, { store, usage });
         const incoming = input.incoming ? incomingNeurons(input.incoming) : undefined;
-        const explanations: Explanation[] = [];
-        for (const unit of input.units) {
+        // Every few units the labels so far are stored and named in the heartbeat; a retried attempt keeps them.
+        const last = lastCheckpoint();
+        const explanations: Explanation[] = last ? store.getJson<Explanation[]>(last) : [];
+        const resumedWith = explanations.length;
+        let checkpoint = last;
+        for (const unit of input.units.slice(explanations.length)) {
           const records = unitRecords(acts, unit, o.topExamples, o.randomExamples, seed);
           explanations.push(...(await explainer.explain([{ records, ...(incoming ? { incoming: incoming(unit) } : {}) }])));
-          beat({ unitsExplained: explanations.length, units: input.units.length });
+          if (explanations.length % 8 === 0) checkpoint = store.putJson('labels', explanations);
+          beat({ unitsExplained: explanations.length, units: input.units.length, ...(checkpoint ? { checkpoint } : {}) });
           await yieldToEventLoop();
         }
-        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage };
+        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage, resumedWithUnits: resumedWith };
       });
     },
 
@@ -506,6 +524,15 @@ function activeLevel(acts: Float32Array, width: number, unit: number): number {
  */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
+}
+
+function dictionaryCheckpointFrom(b: Bundle<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'> & { saeMeta: DictionaryCheckpoint['sae']['meta'] }>): DictionaryCheckpoint {
+  const { saeMeta, ...rest } = b.meta;
+  return {
+    ...rest,
+    sae: { meta: saeMeta, arrays: Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('sae/')).map(([k, v]) => [k.slice(4), v])) },
+    optimizer: rest.optimizerShapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array),
+  };
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

@@ -7,6 +7,15 @@ export class Rng {
     this.state = (seed ^ 0x9e3779b9) >>> 0;
   }
 
+  /** The generator's whole state: a checkpoint of it lets a resumed run draw the same numbers. */
+  get state32(): number {
+    return this.state;
+  }
+
+  set state32(s: number) {
+    this.state = s >>> 0;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);

@@ -133,6 +133,16 @@ export class SparseAutoencoder {
     this.decoder.w.assign(tf.tensor2d(dec, [features, inputs]));
   }
 
+  static fromBundle(b: Bundle<Meta>): SparseAutoencoder {
+    const { inputs, features } = b.meta;
+    const get = (name: string, shape: number[]) => tf.variable(tf.tensor(b.arrays[name] as Float32Array, shape));
+    return new SparseAutoencoder(
+      b.meta,
+      { w: get('encoder.w', [inputs, features]), b: get('encoder.b', [features]) },
+      { w: get('decoder.w', [features, inputs]), b: get('decoder.b', [inputs]) },
+    );
+  }
+
   toBundle(): Bundle<Meta> {
     return {
       meta: this.meta,
@@ -146,7 +156,7 @@ export class SparseAutoencoder {
   }
 
   dispose(): void {
-    tf.dispose(this.variables());
+    tf.dispose([...this.variables(), this.decoder.b]);
   }
 }
 
@@ -154,12 +164,24 @@ export class SparseAutoencoder {
  * Trains a sparse autoencoder on `x` ([n × inputs], one row per token). Loss: squared reconstruction error
  * normalised by the input's variance, plus (l1) the L1 norm of the feature activations.
  */
+/** A dictionary's training between two epochs: its weights, the optimizer's state and the shuffling generator's. */
+export interface DictionaryCheckpoint {
+  /** The next epoch to run. */
+  epoch: number;
+  resampled: number;
+  rngState: number;
+  sae: Bundle<Meta>;
+  optimizer: Float32Array[];
+  optimizerShapes: number[][];
+}
+
 export async function trainDictionary(
   x: Float32Array,
   inputs: number,
   s: DictionarySettings,
   seed: number,
   onEpoch?: (p: { epoch: number; epochs: number; loss: number }) => void,
+  checkpoints?: { resumeFrom?: DictionaryCheckpoint; onCheckpoint?: (c: DictionaryCheckpoint) => void },
 ): Promise<{ sae: SparseAutoencoder; stats: DictionaryStats; resampled: number }> {
   const n = x.length / inputs;
   const features = Math.max(1, Math.round(inputs * s.expansion));
@@ -167,14 +189,19 @@ export async function trainDictionary(
   for (let i = 0; i < n; i++) for (let j = 0; j < inputs; j++) mean[j] += x[i * inputs + j]! / n;
   let variance = 0;
   for (let i = 0; i < x.length; i++) variance += (x[i]! - mean[i % inputs]!) ** 2 / n;
-  const sae = SparseAutoencoder.create(inputs, features, s, seed);
+  const resume = checkpoints?.resumeFrom;
+  const sae = resume ? SparseAutoencoder.fromBundle(resume.sae) : SparseAutoencoder.create(inputs, features, s, seed);
   const optimizer = tf.train.adam(s.learningRate);
   const rng = new Rng(seed);
+  let resampled = resume?.resampled ?? 0;
+  if (resume) {
+    rng.state32 = resume.rngState;
+    await optimizer.setWeights(resume.optimizer.map((a, i) => ({ name: `w${i}`, tensor: i === 0 ? tf.scalar(a[0]!, 'int32') : tf.tensor(a, resume.optimizerShapes[i]) })));
+  }
   const all = tf.tensor2d(x, [n, inputs]);
   const steps = Math.ceil(n / s.batchSize);
-  let resampled = 0;
   try {
-    for (let epoch = 0; epoch < s.epochs; epoch++) {
+    for (let epoch = resume?.epoch ?? 0; epoch < s.epochs; epoch++) {
       const perm = tf.tensor1d(rng.shuffle(Int32Array.from({ length: n }, (_, i) => i)), 'int32');
       const shuffled = tf.gather(all, perm);
       perm.dispose();
@@ -193,7 +220,7 @@ export async function trainDictionary(
             f = tf.keep(f);
             return loss as unknown as tf.Scalar;
           }, sae.variables());
-          optimizer.applyGradients(grads as Parameters<typeof optimizer.applyGradients>[0]);
+          optimizer.applyGradients(sae.variables().map((v) => ({ name: v.name, tensor: grads[v.name]! })));
           const active = tf.sum(tf.cast(tf.greater(f!, 0), 'float32'), 0);
           f!.dispose();
           return [value, active];
@@ -214,6 +241,18 @@ export async function trainDictionary(
       if (s.resampleDead && dead.length > 0 && epoch < s.epochs - 1) {
         sae.resample(dead, worstReconstructed(sae, x, inputs, dead.length, rng));
         resampled += dead.length;
+      }
+      if (checkpoints?.onCheckpoint && epoch < s.epochs - 1) {
+        const weights = await optimizer.getWeights();
+        checkpoints.onCheckpoint({
+          epoch: epoch + 1,
+          resampled,
+          rngState: rng.state32,
+          sae: sae.toBundle(),
+          optimizer: await Promise.all(weights.map(async (w) => Float32Array.from(await w.tensor.data()))),
+          optimizerShapes: weights.map((w) => w.tensor.shape),
+        });
+        weights[0]!.tensor.dispose();
       }
     }
   } finally {

@@ -12,7 +12,7 @@ import { covers } from '../llm/embedded/concepts';
 import { EmbeddedExplainer } from '../llm/embedded/explainer';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
 import { initBackend } from '../nn/backend';
-import { trainDictionary } from '../nn/dictionary';
+import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
 import { parsePipeline } from '../pipelines/load';
 
 const CONCEPTS = ['noun.animal', 'noun.food', 'noun.body', 'noun.plant'];
@@ -56,6 +56,21 @@ describe('dictionary learning', () => {
       return v;
     };
     neurons = { train: layer(sentences.slice(0, 2000), 2, neuronValue), held: layer(sentences.slice(2000), 2, neuronValue) };
+  });
+
+  it('a dictionary resumed from an epoch checkpoint ends where an uninterrupted one ends', async () => {
+    const settings = parsePipeline('name: d\nmodel: { hidden: [{ name: h, width: 2 }] }\ninterpretability: { dictionary: { expansion: 4, k: 1, epochs: 4 } }\n').interpretability.dictionary!;
+    let saved: DictionaryCheckpoint | undefined;
+    const whole = await trainDictionary(neurons.train.activations, 2, settings, 3, undefined, { onCheckpoint: (c) => (c.epoch === 2 ? (saved = c) : undefined) });
+    assert.ok(saved);
+    const resumed = await trainDictionary(neurons.train.activations, 2, settings, 3, undefined, { resumeFrom: saved });
+    // Within float tolerance: a restored Adam recomputes its beta powers (pow) where a running one multiplies them.
+    const a = resumed.sae.toBundle().arrays;
+    const b = whole.sae.toBundle().arrays;
+    for (const key of Object.keys(b)) b[key]!.forEach((v, i) => assert.ok(Math.abs(a[key]![i]! - v) <= 1e-5 * (1 + Math.abs(v)), `${key}[${i}]: ${a[key]![i]} vs ${v}`));
+    assert.ok(Math.abs(resumed.stats.fractionOfVarianceExplained - whole.stats.fractionOfVarianceExplained) < 1e-5);
+    whole.sae.dispose();
+    resumed.sae.dispose();
   });
 
   it('features are explained better than the polysemantic neurons they came from', async () => {
