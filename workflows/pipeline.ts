@@ -178,13 +178,12 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     const scoreSimulations = await simulate(labels, 'score', allUnits);
     const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: scoreSimulations });
 
-    let alignLoss = 0;
-    if (legibleUnits.length > 0) {
-      const targets = await simulate(labels, 'align', legibleUnits);
-      const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
-      model = aligned.model;
-      alignLoss = aligned.alignLoss;
-    }
+    // With no legible neurons the step still trains for as long on the task alone, so that every point of a sweep
+    // gets the same training and the tradeoff measures legibility, not training time.
+    const targets = await simulate(labels, 'align', legibleUnits);
+    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
+    model = aligned.model;
+    const alignLoss = aligned.alignLoss;
     const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model, layer: layer.name });
     model = retrained.model;
     layerHashes = retrained.layerHashes;
