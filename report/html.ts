@@ -20,7 +20,7 @@ const AFTER = '#3060c0';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 /** A number cell that carries its exact value, so the figures can be checked against the run's results. */
-const num = (v: number, digits = 3, key = '') => `<td class="num" data-value="${v}"${key ? ` data-key="${key}"` : ''}>${v.toFixed(digits)}</td>`;
+const num = (v: number, digits = 3, key = '') => `<td class="num" data-value="${v}"${key ? ` data-key="${key}"` : ''}>${Number.isNaN(v) ? '—' : v.toFixed(digits)}</td>`;
 
 export interface WrittenReport {
   html: string;
@@ -53,13 +53,18 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
   const rows = sweepRows(r);
   const curve = chart(
     'sweep-tradeoff',
-    tradeoff('Tradeoff: task metric against legibility', rows.map((x) => ({ x: x.legibleAfter, y: x.perplexity, label: x.settings })), 'mean legible-neuron score after alignment', 'held-out perplexity (final model)'),
+    tradeoff(
+      'Tradeoff: task metric against legibility',
+      rows.filter((x) => !Number.isNaN(x.legibleAfter)).map((x) => ({ x: x.legibleAfter, y: x.perplexity, label: x.settings })),
+      'mean legible-neuron score after alignment',
+      'held-out perplexity (final model)',
+    ),
   );
   const table = `<table class="sweep"><thead><tr><th>setting</th><th>legible score before</th><th>after</th><th>free score after</th><th>perplexity</th><th>base perplexity</th></tr></thead><tbody>${rows
     .map((x, i) => `<tr data-point="${i}"><td>${esc(x.settings)}</td>${num(x.legibleBefore, 3, 'legibleBefore')}${num(x.legibleAfter, 3, 'legibleAfter')}${num(x.freeAfter, 3, 'freeAfter')}${num(x.perplexity, 1, 'perplexity')}${num(x.basePerplexity, 1, 'basePerplexity')}</tr>`)
     .join('')}</tbody></table>`;
   const points = r.points.map((p, i) => `<details><summary>Point ${i}: ${esc(rows[i]!.settings)} (<code>${esc(p.workflowId)}</code>)</summary>${runSection(p.report, chart, store, `point${i}-`)}</details>`).join('');
-  return `<section><h2>Tradeoff</h2><p>Each point is one run of the pipeline with the setting shown. Scores are means over layers.</p>${curve}${table}</section>${points}`;
+  return `<section><h2>Tradeoff</h2><p>Each point is one run of the pipeline with the setting shown; scores are means over the layers that have legible (or free) neurons, and a setting without legible neurons has no point on the curve.</p>${curve}${table}</section>${points}`;
 }
 
 function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefix: string): string {
@@ -67,7 +72,7 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
   const table = `<table class="layers"><thead><tr><th>layer</th><th>legible</th><th>legible score before</th><th>after</th><th>free score before</th><th>after</th><th>perplexity before</th><th>after</th><th>accuracy before</th><th>after</th></tr></thead><tbody>${r.layers
     .map(
       (l) =>
-        `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${l.legibleUnits.length}/${l.width}</td>${num(l.legibleBefore, 3, 'legibleBefore')}${num(l.legibleAfter, 3, 'legibleAfter')}${num(l.freeBefore, 3, 'freeBefore')}${num(l.freeAfter, 3, 'freeAfter')}${num(l.taskBefore.perplexity, 1, 'perplexityBefore')}${num(l.taskAfter.perplexity, 1, 'perplexityAfter')}${num(l.taskBefore.accuracy, 3, 'accuracyBefore')}${num(l.taskAfter.accuracy, 3, 'accuracyAfter')}</tr>`,
+        `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${l.legibleUnits.length}/${l.width}</td>${num(l.legibleUnits.length > 0 ? l.legibleBefore : NaN, 3, 'legibleBefore')}${num(l.legibleUnits.length > 0 ? l.legibleAfter : NaN, 3, 'legibleAfter')}${num(l.legibleUnits.length < l.width ? l.freeBefore : NaN, 3, 'freeBefore')}${num(l.legibleUnits.length < l.width ? l.freeAfter : NaN, 3, 'freeAfter')}${num(l.taskBefore.perplexity, 1, 'perplexityBefore')}${num(l.taskAfter.perplexity, 1, 'perplexityAfter')}${num(l.taskBefore.accuracy, 3, 'accuracyBefore')}${num(l.taskAfter.accuracy, 3, 'accuracyAfter')}</tr>`,
     )
     .join('')}</tbody></table>`;
   const names = r.layers.map((l) => l.layer);

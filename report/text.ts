@@ -8,10 +8,10 @@ export function formatReport(r: PipelineReport): string {
   const rows = r.layers.map((l) => [
     l.layer,
     `${l.legibleUnits.length}/${l.width}`,
-    f3(l.legibleBefore),
-    f3(l.legibleAfter),
-    f3(l.freeBefore),
-    f3(l.freeAfter),
+    l.legibleUnits.length > 0 ? f3(l.legibleBefore) : '—',
+    l.legibleUnits.length > 0 ? f3(l.legibleAfter) : '—',
+    l.legibleUnits.length < l.width ? f3(l.freeBefore) : '—',
+    l.legibleUnits.length < l.width ? f3(l.freeAfter) : '—',
     l.taskBefore.perplexity.toFixed(1),
     l.taskAfter.perplexity.toFixed(1),
     f3(l.taskBefore.accuracy),
@@ -65,16 +65,20 @@ function ablationLines(r: PipelineReport): string[] {
 }
 
 /** A sweep's points: settings, mean legible score before and after, free score, final perplexity and its change. */
+/**
+ * A sweep's points: mean scores over the layers that have legible (or free) neurons, NaN where none has any, and
+ * the final model's perplexity.
+ */
 export function sweepRows(r: SweepReport): { settings: string; legibleBefore: number; legibleAfter: number; freeAfter: number; perplexity: number; basePerplexity: number }[] {
-  const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+  const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
   return r.points.map((p) => {
     const layers = p.report.layers;
     const final = layers.length > 0 ? layers[layers.length - 1]!.taskAfter : p.report.base;
     return {
       settings: Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '),
-      legibleBefore: mean(layers.map((l) => l.legibleBefore)),
-      legibleAfter: mean(layers.map((l) => l.legibleAfter)),
-      freeAfter: mean(layers.map((l) => l.freeAfter)),
+      legibleBefore: mean(layers.filter((l) => l.legibleUnits.length > 0).map((l) => l.legibleBefore)),
+      legibleAfter: mean(layers.filter((l) => l.legibleUnits.length > 0).map((l) => l.legibleAfter)),
+      freeAfter: mean(layers.filter((l) => l.legibleUnits.length < l.width).map((l) => l.freeAfter)),
       perplexity: final.perplexity,
       basePerplexity: p.report.base.perplexity,
     };
@@ -86,9 +90,9 @@ export function formatSweep(r: SweepReport): string {
   const header = ['setting', 'legible score before', 'after', 'free score after', 'perplexity', 'vs base'];
   const cells = rows.map((x) => [
     x.settings,
-    x.legibleBefore.toFixed(3),
-    x.legibleAfter.toFixed(3),
-    x.freeAfter.toFixed(3),
+    dash(x.legibleBefore),
+    dash(x.legibleAfter),
+    dash(x.freeAfter),
     x.perplexity.toFixed(1),
     `${x.perplexity >= x.basePerplexity ? '+' : ''}${(x.perplexity - x.basePerplexity).toFixed(1)}`,
   ]);
@@ -101,4 +105,8 @@ export function formatSweep(r: SweepReport): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...cells.map(line),
   ].join('\n');
+}
+
+function dash(x: number): string {
+  return Number.isNaN(x) ? '—' : x.toFixed(3);
 }

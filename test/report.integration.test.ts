@@ -69,12 +69,13 @@ describe('a sweep and its report', () => {
     rows.forEach((row, i) => {
       const tr = html.match(new RegExp(`<tr data-point="${i}">(.*?)</tr>`))![1]!;
       const value = (key: string) => Number(tr.match(new RegExp(`data-value="([^"]+)" data-key="${key}"`))![1]);
-      assert.equal(value('legibleAfter'), row.legibleAfter);
+      assert.ok(Object.is(value('legibleAfter'), row.legibleAfter), `${value('legibleAfter')} vs ${row.legibleAfter}`);
       assert.equal(value('perplexity'), row.perplexity);
       assert.equal(value('perplexity'), report.points[i]!.report.layers.at(-1)!.taskAfter.perplexity);
     });
     const layerCells = [...html.matchAll(/<tr data-layer="h1">(.*?)<\/tr>/g)].map((m) => Number(m[1]!.match(/data-value="([^"]+)" data-key="legibleAfter"/)![1]));
-    assert.deepEqual(layerCells, report.points.map((p) => p.report.layers[0]!.legibleAfter));
+    assert.deepEqual(layerCells, report.points.map((p) => (p.report.layers[0]!.legibleUnits.length > 0 ? p.report.layers[0]!.legibleAfter : NaN)));
+    assert.ok(Number.isNaN(rows[0]!.legibleAfter), 'no legible score where no neuron is legible');
     assert.ok(out.charts.some((c) => c.endsWith('sweep-tradeoff.svg')));
   });
 
