@@ -168,7 +168,10 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
     r.streams.forEach((p, i) => streams[i]!.restore(p));
     await optimizer.setWeights(r.optimizer.map((a, i) => ({ name: `w${i}`, tensor: i === 0 ? tf.scalar(a[0]!, 'int32') : tf.tensor(a, r.optimizerShapes[i]) })));
   }
+  // Preparing the streams can take seconds on a large corpus: let the worker's other work through first.
+  await new Promise((r) => setImmediate(r));
   const started = performance.now();
+  let lastYield = started;
   try {
     for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
       let sums = tf.zeros([2]);
@@ -200,14 +203,17 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
         sums = nextSums;
         epochSums = nextEpoch;
         sinceReport++;
+        // Let heartbeats, queries and workflow tasks through at least ten times a second.
+        if (performance.now() - lastYield > 100) {
+          await new Promise((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
         if (sinceReport >= every || s === stepsPerEpoch - 1) {
           const [taskLoss, alignLoss] = (await sums.data()) as Float32Array;
           o.onProgress?.({ epoch, epochs: o.epochs, step, steps: stepsPerEpoch * o.epochs, taskLoss: taskLoss! / sinceReport, alignLoss: alignLoss! / sinceReport });
           sums.dispose();
           sums = tf.zeros([2]);
           sinceReport = 0;
-          // Let heartbeats and cancellations through.
-          await new Promise((r) => setImmediate(r));
         }
       }
       const [taskLoss, alignLoss] = (await epochSums.data()) as Float32Array;

@@ -22,6 +22,8 @@ function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText:
     taskQueue: workflowTaskQueue(o.queuePrefix),
     workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`,
     memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash },
+    // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
+    workflowTaskTimeout: '1m',
     typedSearchAttributes: [
       { key: PIPELINE_ATTRIBUTE, value: p.pipelineName },
       { key: PIPELINE_HASH_ATTRIBUTE, value: p.pipelineHash },

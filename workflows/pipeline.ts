@@ -293,6 +293,7 @@ export async function legibleSweep(sweep: SweepPlan): Promise<SweepReport> {
           { key: PIPELINE_HASH_ATTRIBUTE, value: sweep.pipelineHash },
         ],
         staticSummary: `sweep point ${i}: ${JSON.stringify(point.settings)}`,
+        workflowTaskTimeout: '1m',
       });
       return { settings: point.settings, workflowId, report };
     }),
