@@ -79,31 +79,12 @@ export async function connectOrStartServer(address = defaultAddress(), log: (lin
   if (!connection) {
     if (!['localhost', '127.0.0.1', '::1'].includes(host))
       throw new Error(`No Temporal server answers at ${address} (TEMPORAL_ADDRESS). Start it, or unset TEMPORAL_ADDRESS to use a local dev server.`);
-    const cli = ensureTemporalCli(log);
+    ensureTemporalCli(log);
     const dir = stateDir();
     mkdirSync(dir, { recursive: true });
     const db = join(dir, 'temporal.sqlite');
     log(`No Temporal server at ${address}: starting the dev server (history in ${db}, Web UI at ${uiUrl}).`);
-    const out = openSync(join(dir, 'temporal-server.log'), 'a');
-    child = spawn(
-      cli,
-      [
-        'server', 'start-dev', '--ip', host === 'localhost' ? '127.0.0.1' : host, '--port', portText, '--ui-port', String(Number(portText) + 1000),
-        '--db-filename', db, '--log-level', 'warn',
-        ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
-      ],
-      { stdio: ['ignore', out, out] },
-    );
-    const exited = new Promise<number | null>((r) => child!.once('exit', r));
-    for (let i = 0; i < 120 && !connection; i++) {
-      const status = await Promise.race([exited, new Promise((r) => setTimeout(() => r('waiting'), 500))]);
-      if (status !== 'waiting') throw new Error(`the Temporal dev server exited (code ${status}); see ${join(dir, 'temporal-server.log')}`);
-      connection = await tryConnect(address, '1s');
-    }
-    if (!connection) {
-      child.kill('SIGTERM');
-      throw new Error(`the Temporal dev server did not answer at ${address} within 60 s; see ${join(dir, 'temporal-server.log')}`);
-    }
+    ({ child, connection } = await startDevServer({ host, port: Number(portText), dbFile: db, ui: true, logFile: join(dir, 'temporal-server.log') }));
   }
   await ensureSearchAttributes(connection);
   const started = child;
@@ -120,6 +101,35 @@ export async function connectOrStartServer(address = defaultAddress(), log: (lin
       }
     },
   };
+}
+
+/**
+ * Starts the Temporal CLI's dev server on a SQLite file, with Legible's search attributes (and its Web UI on port +
+ * 1000 unless `ui` is false), and waits until it answers.
+ */
+export async function startDevServer(o: { host: string; port: number; dbFile: string; ui: boolean; logFile?: string }): Promise<{ child: ChildProcess; connection: Connection }> {
+  const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
+  const child = spawn(
+    ensureTemporalCli(),
+    [
+      'server', 'start-dev', '--ip', o.host === 'localhost' ? '127.0.0.1' : o.host, '--port', String(o.port),
+      ...(o.ui ? ['--ui-port', String(o.port + 1000)] : ['--headless']),
+      '--db-filename', o.dbFile, '--log-level', 'warn',
+      ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
+    ],
+    { stdio: ['ignore', out, out] },
+  );
+  const address = `${o.host}:${o.port}`;
+  const where = o.logFile ? `; see ${o.logFile}` : '';
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  for (let i = 0; i < 120; i++) {
+    const status = await Promise.race([exited, new Promise((r) => setTimeout(() => r('waiting'), 500))]);
+    if (status !== 'waiting') throw new Error(`the Temporal dev server exited (code ${status})${where}`);
+    const connection = await tryConnect(address, '1s');
+    if (connection) return { child, connection };
+  }
+  child.kill('SIGTERM');
+  throw new Error(`the Temporal dev server did not answer at ${address} within 60 s${where}`);
 }
 
 /** Registers any of Legible's search attributes the server does not have yet (a server started elsewhere). */
