@@ -11,7 +11,7 @@ import { saveResults } from './results';
 import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
 import { NextWordModel } from '../nn/model';
-import { dense } from '../nn/ops';
+import { dense, readOut } from '../nn/ops';
 import { train, type Examples } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
 
@@ -76,7 +76,7 @@ function referenceMlp(steps: number): number {
   for (let i = 0; i < 3; i++) step();
   const t = performance.now();
   for (let i = 0; i < steps; i++) step();
-  tf.tidy(() => trainable[0]!.dataSync());
+  trainable[0]!.dataSync();
   const seconds = (performance.now() - t) / 1000;
   tf.dispose([...trainable, x, y]);
   optimizer.dispose();
@@ -104,10 +104,10 @@ const MLP_FLOPS_PER_SAMPLE = 3 * 2 * (256 * 512 + 512 * 512 + 512 * 256);
 
 /** The demo's model on random token windows (the loops' cost does not depend on which words they are). */
 function demoExamples(n: number, vocabulary: number, context: number, seed: number): Examples {
-  return tf.tidy(() => ({
-    windows: tf.randomUniform([n, context], 0, vocabulary, 'int32', seed).dataSync() as Int32Array,
-    targets: tf.randomUniform([n], 0, vocabulary, 'int32', seed + 1).dataSync() as Int32Array,
-  }));
+  return {
+    windows: Int32Array.from(readOut(() => tf.randomUniform([n, context], 0, vocabulary, 'float32', seed).floor())),
+    targets: Int32Array.from(readOut(() => tf.randomUniform([n], 0, vocabulary, 'float32', seed + 1).floor())),
+  };
 }
 
 async function demoLoops(matmul: number): Promise<Row[]> {
@@ -142,7 +142,7 @@ async function demoLoops(matmul: number): Promise<Row[]> {
   row('retraining', r.samplesPerSecond, sum(layerFlops) + 2 * sum(layerFlops.slice(1)));
   model.dispose();
 
-  const acts = tf.tidy(() => tf.relu(tf.randomNormal([32_768, width])).dataSync() as Float32Array);
+  const acts = readOut(() => tf.relu(tf.randomNormal([32_768, width])));
   const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 2, batchSize: 256, learningRate: 1e-3, resampleDead: false };
   const t = performance.now();
   const { sae } = await trainDictionary(acts, width, dict, 1);

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { DictionarySettings } from '../pipelines/schema';
 import type { Bundle } from '../store/artifacts';
-import { dense, topKRelu } from './ops';
+import { dense, readOut, topKRelu } from './ops';
 
 export interface DictionaryStats {
   features: number;
@@ -70,7 +70,7 @@ export class SparseAutoencoder {
     const out = new Float32Array(n * this.meta.features);
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
-      const f = tf.tidy(() => this.encode(tf.tensor2d(x.subarray(start * this.meta.inputs, (start + size) * this.meta.inputs), [size, this.meta.inputs])).dataSync());
+      const f = readOut(() => this.encode(tf.tensor2d(x.subarray(start * this.meta.inputs, (start + size) * this.meta.inputs), [size, this.meta.inputs])));
       out.set(f, start * this.meta.features);
     }
     return out;
@@ -265,9 +265,9 @@ export async function trainDictionary(
 /** `count` inputs drawn with probability proportional to their squared reconstruction error. */
 function worstReconstructed(sae: SparseAutoencoder, x: Float32Array, inputs: number, count: number, rng: Rng): Float32Array[] {
   const n = x.length / inputs;
-  const residual = tf.tidy(() => {
+  const residual = readOut(() => {
     const xs = tf.tensor2d(x, [n, inputs]);
-    return tf.sub(xs, sae.decode(sae.encode(xs))).dataSync() as Float32Array;
+    return tf.sub(xs, sae.decode(sae.encode(xs)));
   });
   const errors = new Float64Array(n);
   let total = 0;

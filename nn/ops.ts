@@ -83,3 +83,14 @@ export function topKRelu(pre: tf.Tensor2D, k: number): tf.Tensor2D {
   }) as (p: tf.Tensor2D) => tf.Tensor2D;
   return op(pre);
 }
+
+/**
+ * The values of the tensor `compute` makes, with its intermediates disposed. (Returning a large typed array from
+ * tf.tidy is slow: tidy walks it element by element looking for tensors.)
+ */
+export function readOut(compute: () => tf.Tensor): Float32Array {
+  const t = tf.tidy(compute);
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
+  return values;
+}

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { Ablation, NextWordModel } from './model';
-import { crossEntropy } from './ops';
+import { crossEntropy, readOut } from './ops';
 
 export interface Examples {
   /** [n × contextWords] token ids. */
@@ -282,9 +282,9 @@ export function recordLayer(model: NextWordModel, windows: Int32Array, depth: nu
   const out = new Float32Array(n * width);
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const acts = tf.tidy(() => {
+    const acts = readOut(() => {
       const w = tf.tensor2d(windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
-      return model.forward(w, depth).hidden[depth]!.dataSync() as Float32Array;
+      return model.forward(w, depth).hidden[depth]!;
     });
     out.set(acts, start * width);
   }
