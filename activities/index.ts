@@ -11,9 +11,11 @@ import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, senten
 import { activationsOnSplit, unitRecords, type LayerActivations } from '../interp/records';
 import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
 import { explainerFor, simulatorFor } from '../llm/provider';
+import { readExplanations, readLabels, readSimulations } from '../llm/artifacts';
 import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Usage } from '../llm/types';
 import { initBackend } from '../nn/backend';
 import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
+import type { OptimizerState } from '../nn/optimizer-state';
 import { NextWordModel, type ModelMeta } from '../nn/model';
 import { evaluate, recordLayer, train, type Examples, type TaskMetrics, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { DictionarySettings, Pipeline, StepKind } from '../pipelines/schema';
@@ -81,11 +83,10 @@ export function createActivities(store: ArtifactStore) {
     let model = initial;
     let resumeFrom: TrainCheckpoint | undefined;
     if (checkpoint) {
-      const b = store.getBundle<{ model: ModelMeta; train: Omit<TrainCheckpoint, 'optimizer'> }>(checkpoint);
-      const modelArrays = Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('model/')).map(([k, v]) => [k.slice(6), v]));
-      model = NextWordModel.fromBundle({ meta: b.meta.model, arrays: modelArrays });
+      const c = getCheckpoint<Omit<TrainCheckpoint, 'optimizer'>, ModelMeta>(checkpoint);
+      model = NextWordModel.fromBundle(c.weights);
       initial.dispose();
-      resumeFrom = { ...b.meta.train, optimizer: b.meta.train.optimizerShapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array) };
+      resumeFrom = { ...c.meta, optimizer: c.optimizer };
     }
     try {
       const run = await train(model, data, {
@@ -95,10 +96,7 @@ export function createActivities(store: ArtifactStore) {
         onProgress: (p) => beat({ ...p, tensors: tf.memory().numTensors, ...(checkpoint ? { checkpoint } : {}) }),
         onCheckpoint: (c) => {
           const { optimizer, ...train } = c;
-          const m = model.toBundle();
-          const arrays = Object.fromEntries(Object.entries(m.arrays).map(([k, v]) => [`model/${k}`, v]));
-          optimizer.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
-          checkpoint = store.putBundle('checkpoint', { meta: { model: m.meta, train }, arrays });
+          checkpoint = putCheckpoint(train, model.toBundle(), optimizer);
           beat({ epoch: c.epoch, epochs: o.epochs, step: c.step, checkpoint });
         },
       });
@@ -109,22 +107,24 @@ export function createActivities(store: ArtifactStore) {
     }
   }
 
+  /** A checkpoint: the run's state (JSON), the weights being trained (a bundle) and the optimizer's state. */
+  function putCheckpoint(meta: object, weights: Bundle, optimizer: OptimizerState): ArtifactRef {
+    const arrays: Bundle['arrays'] = Object.fromEntries(Object.entries(weights.arrays).map(([k, v]) => [`weights/${k}`, v]));
+    optimizer.values.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
+    return store.putBundle('checkpoint', { meta: { meta, weightsMeta: weights.meta, optimizerShapes: optimizer.shapes }, arrays });
+  }
+
+  function getCheckpoint<M, W>(ref: ArtifactRef): { meta: M; weights: Bundle<W>; optimizer: OptimizerState } {
+    const b = store.getBundle<{ meta: M; weightsMeta: W; optimizerShapes: number[][] }>(ref);
+    const weights = Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('weights/')).map(([k, v]) => [k.slice('weights/'.length), v]));
+    const shapes = b.meta.optimizerShapes;
+    return { meta: b.meta.meta, weights: { meta: b.meta.weightsMeta, arrays: weights }, optimizer: { values: shapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array), shapes } };
+  }
+
   /** The activations of one layer on one split, with the words of every token. */
   function layerActivations(corpus: Corpus, records: ArtifactRef): LayerActivations {
     const b = store.getBundle<{ width: number; split: SplitName }>(records);
     return activationsOnSplit(corpus, b.meta.split, b.meta.width, b.arrays.activations as Float32Array);
-  }
-
-  /** Each unit's simulation from one or more simulation batches of the same split. */
-  function loadSimulations(refs: ArtifactRef[], tokens: number): Map<number, Float32Array> {
-    const out = new Map<number, Float32Array>();
-    for (const ref of refs) {
-      const b = store.getBundle<{ units: number[]; tokens: number }>(ref);
-      if (b.meta.tokens !== tokens) throw new InvalidInputError(`simulation ${ref.sha256.slice(0, 12)} covers ${b.meta.tokens} tokens, not the ${tokens} of this split`);
-      const values = b.arrays.values as Float32Array;
-      b.meta.units.forEach((unit, j) => out.set(unit, values.subarray(j * tokens, (j + 1) * tokens)));
-    }
-    return out;
   }
 
   /** For each neuron of `layer`, its strongest incoming neurons of the layer below, by absolute weight, with labels. */
@@ -135,7 +135,7 @@ export function createActivities(store: ArtifactStore) {
       const { w } = model.layerWeights(depth);
       const width = model.spec.hidden[depth]!.width;
       const below = w.length / width;
-      const labels = new Map(o.labelsBelow.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
+      const labels = readLabels(store, o.labelsBelow);
       return (unit) =>
         Array.from({ length: below }, (_, i) => ({ unit: i, weight: w[i * width + unit]! }))
           .filter((n) => labels.has(n.unit))
@@ -261,14 +261,13 @@ export function createActivities(store: ArtifactStore) {
         // Each epoch ends in a checkpoint named in the heartbeat; a retried attempt goes on from the last one.
         const last = lastCheckpoint();
         let checkpoint = last;
-        const resumeFrom = last ? dictionaryCheckpointFrom(store.getBundle<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'> & { saeMeta: DictionaryCheckpoint['sae']['meta'] }>(last)) : undefined;
+        const saved = last ? getCheckpoint<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'>, DictionaryCheckpoint['sae']['meta']>(last) : undefined;
+        const resumeFrom = saved ? { ...saved.meta, sae: saved.weights, optimizer: saved.optimizer } : undefined;
         const { sae, stats, resampled } = await trainDictionary(x, width, input.settings, input.pipeline.seed, (e) => beat({ ...e, ...(checkpoint ? { checkpoint } : {}) }), {
           ...(resumeFrom ? { resumeFrom } : {}),
           onCheckpoint: (c) => {
-            const { sae: saeBundle, optimizer, ...rest } = c;
-            const arrays = Object.fromEntries(Object.entries(saeBundle.arrays).map(([k, v]) => [`sae/${k}`, v]));
-            optimizer.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
-            checkpoint = store.putBundle('checkpoint', { meta: { ...rest, saeMeta: saeBundle.meta }, arrays });
+            const { sae, optimizer, ...rest } = c;
+            checkpoint = putCheckpoint(rest, sae, optimizer);
             beat({ epoch: c.epoch, epochs: input.settings.epochs, checkpoint });
           },
         });
@@ -327,7 +326,7 @@ export function createActivities(store: ArtifactStore) {
     async simulateNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; labels: ArtifactRef[]; split: SplitName; units: number[] }) {
       return once('simulateNeurons', input, async () => {
         const corpus = loadCorpus(input.corpus);
-        const labels = new Map(input.labels.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
+        const labels = readLabels(store, input.labels);
         const sentences = sentencesOf(corpus, input.split);
         const usage = noUsage();
         const simulator = simulatorFor(input.pipeline.simulator, { store, usage });
@@ -351,7 +350,7 @@ export function createActivities(store: ArtifactStore) {
       return once('scoreExplanations', input, async (): Promise<ScoreSummary> => {
         const { interpretability: o, seed } = input.pipeline;
         const truth = layerActivations(loadCorpus(input.corpus), input.records);
-        const simulated = loadSimulations(input.simulations, truth.words.length);
+        const simulated = readSimulations(store, input.simulations, truth.words.length);
         const scores = [...simulated.entries()].map(([unit, column]) => roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random: o.randomExamples, seed })));
         return { scores, meanTopAndRandom: mean(scores.map((s) => s.topAndRandom)), meanRandomOnly: mean(scores.map((s) => s.randomOnly)) };
       });
@@ -378,7 +377,7 @@ export function createActivities(store: ArtifactStore) {
           return Float32Array.from({ length: a.length / b.meta.width }, (_, k) => a[k * b.meta.width + u]!);
         };
         const neuronColumns = Array.from({ length: neurons.meta.width }, (_, u) => column(neurons, u));
-        const featureLabels = new Map(input.featureLabels.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
+        const featureLabels = readLabels(store, input.featureLabels);
         const assignments: { neuron: number; feature: number; featureScore: number; correlation: number }[] = [];
         const taken = new Set<number>();
         for (const f of [...input.featureScores].sort((a, b) => b.topAndRandom - a.topAndRandom || a.unit - b.unit)) {
@@ -395,7 +394,7 @@ export function createActivities(store: ArtifactStore) {
           taken.add(best);
           assignments.push({ neuron: best, feature: f.unit, featureScore: f.topAndRandom, correlation: Math.round(bestCorrelation * 1e4) / 1e4 });
         }
-        const labels = input.neuronLabels.flatMap((ref) => store.getJson<Explanation[]>(ref));
+        const labels = readExplanations(store, input.neuronLabels);
         for (const a of assignments) labels.find((e) => e.unit === a.neuron)!.label = featureLabels.get(a.feature)!;
         return { labels: store.putJson('labels', labels), legibleUnits: assignments.map((a) => a.neuron).sort((x, y) => x - y), assignments };
       });
@@ -414,7 +413,7 @@ export function createActivities(store: ArtifactStore) {
         const depth = initial.depthOf(input.layer);
         const width = initial.spec.hidden[depth]!.width;
         const examples = nextWordExamples(corpus, corpus.splits.align, initial.spec.contextWords);
-        const simulated = loadSimulations(input.simulations, examples.targets.length);
+        const simulated = readSimulations(store, input.simulations, examples.targets.length);
         const missing = input.legibleUnits.filter((u) => !simulated.has(u));
         if (missing.length > 0) {
           initial.dispose();
@@ -524,15 +523,6 @@ function activeLevel(acts: Float32Array, width: number, unit: number): number {
  */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
-}
-
-function dictionaryCheckpointFrom(b: Bundle<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'> & { saeMeta: DictionaryCheckpoint['sae']['meta'] }>): DictionaryCheckpoint {
-  const { saeMeta, ...rest } = b.meta;
-  return {
-    ...rest,
-    sae: { meta: saeMeta, arrays: Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('sae/')).map(([k, v]) => [k.slice(4), v])) },
-    optimizer: rest.optimizerShapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array),
-  };
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

@@ -7,6 +7,7 @@ import { Rng } from '../data/rng';
 import type { DictionarySettings } from '../pipelines/schema';
 import type { Bundle } from '../store/artifacts';
 import { dense, readOut, topKRelu } from './ops';
+import { restoreOptimizerState, saveOptimizerState, type OptimizerState } from './optimizer-state';
 
 export interface DictionaryStats {
   features: number;
@@ -171,8 +172,7 @@ export interface DictionaryCheckpoint {
   resampled: number;
   rngState: number;
   sae: Bundle<Meta>;
-  optimizer: Float32Array[];
-  optimizerShapes: number[][];
+  optimizer: OptimizerState;
 }
 
 export async function trainDictionary(
@@ -196,7 +196,7 @@ export async function trainDictionary(
   let resampled = resume?.resampled ?? 0;
   if (resume) {
     rng.state32 = resume.rngState;
-    await optimizer.setWeights(resume.optimizer.map((a, i) => ({ name: `w${i}`, tensor: i === 0 ? tf.scalar(a[0]!, 'int32') : tf.tensor(a, resume.optimizerShapes[i]) })));
+    await restoreOptimizerState(optimizer, resume.optimizer);
   }
   const all = tf.tensor2d(x, [n, inputs]);
   const steps = Math.ceil(n / s.batchSize);
@@ -243,16 +243,7 @@ export async function trainDictionary(
         resampled += dead.length;
       }
       if (checkpoints?.onCheckpoint && epoch < s.epochs - 1) {
-        const weights = await optimizer.getWeights();
-        checkpoints.onCheckpoint({
-          epoch: epoch + 1,
-          resampled,
-          rngState: rng.state32,
-          sae: sae.toBundle(),
-          optimizer: await Promise.all(weights.map(async (w) => Float32Array.from(await w.tensor.data()))),
-          optimizerShapes: weights.map((w) => w.tensor.shape),
-        });
-        weights[0]!.tensor.dispose();
+        checkpoints.onCheckpoint({ epoch: epoch + 1, resampled, rngState: rng.state32, sae: sae.toBundle(), optimizer: await saveOptimizerState(optimizer) });
       }
     }
   } finally {

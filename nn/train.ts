@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { Ablation, NextWordModel } from './model';
 import { crossEntropy, readOut } from './ops';
+import { restoreOptimizerState, saveOptimizerState, type OptimizerState } from './optimizer-state';
 
 export interface Examples {
   /** [n × contextWords] token ids. */
@@ -52,9 +53,7 @@ export interface TrainCheckpoint {
   step: number;
   /** Where each batch stream stands. */
   streams: { pass: number; at: number }[];
-  /** The optimizer's state (Adam: iterations, first and second moments), in its own order. */
-  optimizer: Float32Array[];
-  optimizerShapes: number[][];
+  optimizer: OptimizerState;
   lastEpoch: { task: number; align: number };
 }
 
@@ -166,7 +165,7 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
     ({ step, lastEpoch } = r);
     firstEpoch = r.epoch;
     r.streams.forEach((p, i) => streams[i]!.restore(p));
-    await optimizer.setWeights(r.optimizer.map((a, i) => ({ name: `w${i}`, tensor: i === 0 ? tf.scalar(a[0]!, 'int32') : tf.tensor(a, r.optimizerShapes[i]) })));
+    await restoreOptimizerState(optimizer, r.optimizer);
   }
   // Preparing the streams can take seconds on a large corpus: let the worker's other work through first.
   await new Promise((r) => setImmediate(r));
@@ -220,17 +219,7 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
       lastEpoch = { task: taskLoss! / stepsPerEpoch, align: alignLoss! / stepsPerEpoch };
       tf.dispose([sums, epochSums]);
       if (o.onCheckpoint && epoch < o.epochs - 1) {
-        const weights = await optimizer.getWeights();
-        await o.onCheckpoint({
-          epoch: epoch + 1,
-          step,
-          streams: streams.map((s) => s.position()),
-          optimizer: await Promise.all(weights.map(async (w) => Float32Array.from(await w.tensor.data()))),
-          optimizerShapes: weights.map((w) => w.tensor.shape),
-          lastEpoch,
-        });
-        // getWeights hands out a fresh tensor for the iteration count; the moments are the optimizer's own.
-        weights[0]!.tensor.dispose();
+        await o.onCheckpoint({ epoch: epoch + 1, step, streams: streams.map((s) => s.position()), optimizer: await saveOptimizerState(optimizer), lastEpoch });
       }
     }
   } finally {

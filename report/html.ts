@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusFromBundle, type CorpusMeta } from '../data/corpus';
 import { activationsOnSplit, selectSentences, type LayerActivations } from '../interp/records';
-import { SIMULATION_MAX, type Explanation } from '../llm/types';
+import { readLabels, readSimulations } from '../llm/artifacts';
+import { SIMULATION_MAX } from '../llm/types';
 import type { ArtifactStore } from '../store/artifacts';
 import type { LayerReport, PipelineReport, SweepReport } from '../workflows/pipeline';
 import { sweepRows } from './text';
@@ -112,12 +113,8 @@ function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle
   );
   const b = store.getBundle<{ width: number }>(l.recordsAfter);
   const truth = activationsOnSplit(corpus, 'score', b.meta.width, b.arrays.activations as Float32Array);
-  const labels = new Map(l.labels.flatMap((ref) => store.getJson<Explanation[]>(ref)).map((e) => [e.unit, e.label]));
-  const simulated = new Map<number, Float32Array>();
-  for (const ref of l.simulations) {
-    const s = store.getBundle<{ units: number[]; tokens: number }>(ref);
-    s.meta.units.forEach((u, j) => simulated.set(u, (s.arrays.values as Float32Array).subarray(j * s.meta.tokens, (j + 1) * s.meta.tokens)));
-  }
+  const labels = readLabels(store, l.labels);
+  const simulated = readSimulations(store, l.simulations, truth.words.length);
   const before = new Map(l.scoresBefore.map((s) => [s.unit, s.topAndRandom]));
   const after = new Map(l.scoresAfter.map((s) => [s.unit, s.topAndRandom]));
   const free = l.scoresAfter.filter((s) => !legible.has(s.unit)).sort((x, y) => y.topAndRandom - x.topAndRandom).slice(0, 4).map((s) => s.unit);
