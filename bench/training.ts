@@ -12,7 +12,7 @@ import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
 import { NextWordModel } from '../nn/model';
 import { dense, readOut } from '../nn/ops';
-import { train, type Examples } from '../nn/train';
+import { train, type Examples, type TrainOptions } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
 
 interface Row {
@@ -24,34 +24,36 @@ interface Row {
   ratio: number;
 }
 
+const SHAPES = [[256, 256, 512], [256, 512, 512], [256, 512, 256], [1024, 1024, 1024]] as const;
+
 /**
- * The backend's plain matMul (no transposes) in GFLOP/s, at the reference MLP's shapes and at 1024³: with the same
- * right-hand matrix every call (the wasm backend then reuses its packed copy) and with a new one every call, as in
- * training, where the weights change each step. The best "new" figure is the ceiling the loops are compared with.
+ * The backend's plain matMul (no transposes) in GFLOP/s at m×k×n, best of two timings: with the same right-hand
+ * matrix every call (the wasm backend then reuses its packed copy) or with a new one every call, as in training,
+ * where the weights change each step.
  */
-function matmulGflops(): { ceiling: number; byShape: Record<string, { sameB: number; newB: number }> } {
-  const byShape: Record<string, { sameB: number; newB: number }> = {};
-  const rate = (m: number, k: number, n: number, fresh: boolean) => {
-    const a = tf.randomNormal([m, k]);
-    const b = tf.randomNormal([k, n]);
-    const once = () => {
-      const rhs = fresh ? tf.mul(b, 1) : b;
-      const c = tf.matMul(a, rhs);
-      c.dataSync();
-      tf.dispose(fresh ? [c, rhs] : [c]);
-    };
-    once();
-    const runs = Math.max(4, Math.round(4e9 / (2 * m * k * n)));
+function matmulRate(m: number, k: number, n: number, fresh: boolean): number {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const once = () => {
+    const rhs = fresh ? tf.mul(b, 1) : b;
+    const c = tf.matMul(a, rhs);
+    c.dataSync();
+    tf.dispose(fresh ? [c, rhs] : [c]);
+  };
+  once();
+  const runs = Math.max(4, Math.round(1.5e9 / (2 * m * k * n)));
+  let best = Infinity;
+  for (let rep = 0; rep < 2; rep++) {
     const t = performance.now();
     for (let i = 0; i < runs; i++) once();
-    const seconds = (performance.now() - t) / 1000 / runs;
-    tf.dispose([a, b]);
-    return (2 * m * k * n) / seconds / 1e9;
-  };
-  for (const [m, k, n] of [[256, 256, 512], [256, 512, 512], [256, 512, 256], [1024, 1024, 1024]] as const)
-    byShape[`${m}x${k}x${n}`] = { sameB: rate(m, k, n, false), newB: rate(m, k, n, true) };
-  return { ceiling: Math.max(...Object.values(byShape).map((r) => r.newB)), byShape };
+    best = Math.min(best, (performance.now() - t) / 1000 / runs);
+  }
+  tf.dispose([a, b]);
+  return (2 * m * k * n) / best / 1e9;
 }
+
+/** The ceiling each loop is compared with: the best plain matMul with a new right-hand matrix per call. */
+const matmulCeiling = () => Math.max(...SHAPES.map(([m, k, n]) => matmulRate(m, k, n, true)));
 
 /** The reference MLP on random regression data: Legible's dense layers, Adam, one tidy per step. */
 function referenceMlp(steps: number): number {
@@ -102,6 +104,22 @@ async function referenceFit(steps: number): Promise<number> {
 
 const MLP_FLOPS_PER_SAMPLE = 3 * 2 * (256 * 512 + 512 * 512 + 512 * 256);
 
+/**
+ * One table row from `rounds` paired measurements: each round measures the matmul ceiling, then the loop, and the
+ * row is the round with the median ratio. (This machine's speed drifts by a third within a minute; pairing each loop
+ * figure with a ceiling taken seconds before keeps the ratio honest.)
+ */
+async function pairedRow(model: string, loop: string, flopsPerSample: number, measure: () => Promise<number> | number, rounds = 5): Promise<Row> {
+  const measured: Row[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const matmulGflops = matmulCeiling();
+    const samplesPerSec = await measure();
+    const gflops = (samplesPerSec * flopsPerSample) / 1e9;
+    measured.push({ model, loop, samplesPerSec, gflops, matmulGflops, ratio: gflops / matmulGflops });
+  }
+  return measured.sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds / 2)]!;
+}
+
 /** The demo's model on random token windows (the loops' cost does not depend on which words they are). */
 function demoExamples(n: number, vocabulary: number, context: number, seed: number): Examples {
   return {
@@ -110,45 +128,42 @@ function demoExamples(n: number, vocabulary: number, context: number, seed: numb
   };
 }
 
-async function demoLoops(matmul: number): Promise<Row[]> {
+async function demoLoops(): Promise<Row[]> {
   const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8'));
   const spec = { vocabularySize: p.model.vocabularySize, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden };
   const widths = [spec.contextWords * spec.embeddingSize, ...spec.hidden.map((h) => h.width), spec.vocabularySize];
   // Forward multiply-adds per sample by layer (embedding lookup excluded); training costs about three forwards.
   const layerFlops = widths.slice(1).map((w, i) => 2 * widths[i]! * w);
-  const data = demoExamples(32_768, spec.vocabularySize, spec.contextWords, 1);
+  const data = demoExamples(16_384, spec.vocabularySize, spec.contextWords, 1);
   const rows: Row[] = [];
-  const row = (loop: string, samplesPerSec: number, flopsPerSample: number) => {
-    const gflops = (samplesPerSec * flopsPerSample) / 1e9;
-    rows.push({ model: 'demo next-word', loop, samplesPerSec, gflops, matmulGflops: matmul, ratio: gflops / matmul });
-  };
+  const row = async (loop: string, flopsPerSample: number, measure: () => Promise<number>) => rows.push(await pairedRow('demo next-word', loop, flopsPerSample, measure));
   const options = { epochs: 1, batchSize: p.training.batchSize, learningRate: 1e-3, seed: 1 };
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
   const model = NextWordModel.create(spec, 1);
-  let r = await train(model, data, { ...options, trainable: model.trainableVariables() });
-  row('training', r.samplesPerSecond, 3 * sum(layerFlops));
+  const loop = (extra: Partial<TrainOptions> = {}) => async () => (await train(model, data, { ...options, trainable: model.trainableVariables(), ...extra })).samplesPerSecond;
+  await row('training', 3 * sum(layerFlops), loop());
 
   const width = spec.hidden[0]!.width;
   const align = demoExamples(16_384, spec.vocabularySize, spec.contextWords, 3);
   const alignment = { depth: 0, examples: align, targets: new Float32Array(align.targets.length * width).fill(0.5), weights: new Float32Array(align.targets.length * width).fill(0.01), weight: 4 };
-  r = await train(model, data, { ...options, trainable: model.trainableVariables(), alignment });
   // Each alignment step also runs the align batch up to the aligned layer, forward and back.
-  row('alignment', r.samplesPerSecond, 3 * sum(layerFlops) + 3 * layerFlops[0]!);
+  await row('alignment', 3 * sum(layerFlops) + 3 * layerFlops[0]!, loop({ alignment }));
 
   model.freezeThrough(0);
-  r = await train(model, data, { ...options, trainable: model.trainableVariables() });
   // Above a frozen first layer: forward through everything, backward through the rest.
-  row('retraining', r.samplesPerSecond, sum(layerFlops) + 2 * sum(layerFlops.slice(1)));
+  await row('retraining', sum(layerFlops) + 2 * sum(layerFlops.slice(1)), loop());
   model.dispose();
 
-  const acts = readOut(() => tf.relu(tf.randomNormal([32_768, width])));
-  const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 2, batchSize: 256, learningRate: 1e-3, resampleDead: false };
-  const t = performance.now();
-  const { sae } = await trainDictionary(acts, width, dict, 1);
-  const seconds = (performance.now() - t) / 1000;
-  sae.dispose();
-  row('dictionary', (32_768 * dict.epochs) / seconds, 3 * 2 * 2 * width * width * dict.expansion);
+  const acts = readOut(() => tf.relu(tf.randomNormal([16_384, width])));
+  const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 1, batchSize: 256, learningRate: 1e-3, resampleDead: false };
+  await row('dictionary', 3 * 2 * 2 * width * width * dict.expansion, async () => {
+    const t = performance.now();
+    const { sae } = await trainDictionary(acts, width, dict, 1);
+    const seconds = (performance.now() - t) / 1000;
+    sae.dispose();
+    return 16_384 / seconds;
+  });
   return rows;
 }
 
@@ -182,19 +197,20 @@ async function cores(): Promise<{ oneAtATimeSamplesPerSec: number; twoAtOnceSamp
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) return childTraining();
   const backend = await initBackend();
-  const { ceiling: matmul, byShape } = matmulGflops();
+  const byShape = Object.fromEntries(SHAPES.map(([m, k, n]) => [`${m}x${k}x${n}`, { sameB: matmulRate(m, k, n, false), newB: matmulRate(m, k, n, true) }]));
   const rows: Row[] = [];
-  const mlp = referenceMlp(40);
-  rows.push({ model: 'reference MLP 256-512-512-256', loop: 'Legible dense (custom gradients)', samplesPerSec: mlp, gflops: (mlp * MLP_FLOPS_PER_SAMPLE) / 1e9, matmulGflops: matmul, ratio: (mlp * MLP_FLOPS_PER_SAMPLE) / 1e9 / matmul });
-  const fit = await referenceFit(40);
-  rows.push({ model: 'reference MLP 256-512-512-256', loop: 'tfjs model.fit (baseline)', samplesPerSec: fit, gflops: (fit * MLP_FLOPS_PER_SAMPLE) / 1e9, matmulGflops: matmul, ratio: (fit * MLP_FLOPS_PER_SAMPLE) / 1e9 / matmul });
-  rows.push(...(await demoLoops(matmul)));
+  const mlp = 'reference MLP 256-512-512-256';
+  rows.push(await pairedRow(mlp, 'Legible dense (custom gradients)', MLP_FLOPS_PER_SAMPLE, () => referenceMlp(20)));
+  rows.push(await pairedRow(mlp, 'tfjs model.fit (baseline)', MLP_FLOPS_PER_SAMPLE, () => referenceFit(10), 3));
+  rows.push(...(await demoLoops()));
   const c = await cores();
 
   console.log(`backend: ${backend}; plain matMul GFLOP/s in this process (same right-hand matrix / a new one each call):`);
-  console.log(`  ${Object.entries(byShape).map(([k, v]) => `${k} ${v.sameB.toFixed(1)} / ${v.newB.toFixed(1)}`).join(', ')}; ceiling (best new) ${matmul.toFixed(1)}\n`);
-  console.log('model                          loop                              samples/s  GFLOP/s  of matmul');
-  for (const r of rows) console.log(`${r.model.padEnd(31)}${r.loop.padEnd(34)}${r.samplesPerSec.toFixed(0).padStart(9)}  ${r.gflops.toFixed(1).padStart(7)}  ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
+  console.log(`  ${Object.entries(byShape).map(([k, v]) => `${k} ${v.sameB.toFixed(1)} / ${v.newB.toFixed(1)}`).join(', ')}`);
+  console.log('Each row: the median of five rounds (three for model.fit), each round the best "new" matMul above, then the loop.\n');
+  console.log('model                          loop                              samples/s  GFLOP/s  matmul  of matmul');
+  for (const r of rows)
+    console.log(`${r.model.padEnd(31)}${r.loop.padEnd(34)}${r.samplesPerSec.toFixed(0).padStart(9)}  ${r.gflops.toFixed(1).padStart(7)}  ${r.matmulGflops.toFixed(1).padStart(6)}  ${(100 * r.ratio).toFixed(0).padStart(8)}%`);
   console.log(`\ncores (${execFileSync('nproc').toString().trim()}): two training processes at once ${c.twoAtOnceSamplesPerSec.toFixed(0)} samples/s against one at a time ${c.oneAtATimeSamplesPerSec.toFixed(0)}: ${c.speedup.toFixed(2)}x`);
 
   saveResults({ backend, matmul: byShape, training: rows, cores: c });

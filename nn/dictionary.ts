@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { DictionarySettings } from '../pipelines/schema';
 import type { Bundle } from '../store/artifacts';
-import { dense, readOut, topKRelu } from './ops';
+import { columnSums, dense, readOut, topKRelu } from './ops';
 import { restoreOptimizerState, saveOptimizerState, type OptimizerState } from './optimizer-state';
 
 export interface DictionaryStats {
@@ -161,10 +161,6 @@ export class SparseAutoencoder {
   }
 }
 
-/**
- * Trains a sparse autoencoder on `x` ([n × inputs], one row per token). Loss: squared reconstruction error
- * normalised by the input's variance, plus (l1) the L1 norm of the feature activations.
- */
 /** A dictionary's training between two epochs: its weights, the optimizer's state and the shuffling generator's. */
 export interface DictionaryCheckpoint {
   /** The next epoch to run. */
@@ -175,6 +171,10 @@ export interface DictionaryCheckpoint {
   optimizer: OptimizerState;
 }
 
+/**
+ * Trains a sparse autoencoder on `x` ([n × inputs], one row per token). Loss: squared reconstruction error
+ * normalised by the input's variance, plus (l1) the L1 norm of the feature activations.
+ */
 export async function trainDictionary(
   x: Float32Array,
   inputs: number,
@@ -202,16 +202,15 @@ export async function trainDictionary(
   const steps = Math.ceil(n / s.batchSize);
   try {
     for (let epoch = resume?.epoch ?? 0; epoch < s.epochs; epoch++) {
-      const perm = tf.tensor1d(rng.shuffle(Int32Array.from({ length: n }, (_, i) => i)), 'int32');
-      const shuffled = tf.gather(all, perm);
-      perm.dispose();
+      const order = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i));
       let fired = tf.zeros([features]);
       let lossSum: tf.Tensor = tf.scalar(0);
       for (let step = 0; step < steps; step++) {
         const start = step * s.batchSize;
         const size = Math.min(s.batchSize, n - start);
         const [loss, active] = tf.tidy(() => {
-          const batch = shuffled.slice([start, 0], [size, inputs]) as tf.Tensor2D;
+          // Rows by index: the wasm backend's Slice would copy all of x to JavaScript every step.
+          const batch = tf.gatherND(all, tf.tensor2d(order.subarray(start, start + size), [size, 1], 'int32')) as tf.Tensor2D;
           let f: tf.Tensor2D | undefined;
           const { value, grads } = tf.variableGrads(() => {
             f = sae.encode(batch);
@@ -221,7 +220,7 @@ export async function trainDictionary(
             return loss as unknown as tf.Scalar;
           }, sae.variables());
           optimizer.applyGradients(sae.variables().map((v) => ({ name: v.name, tensor: grads[v.name]! })));
-          const active = tf.sum(tf.cast(tf.greater(f!, 0), 'float32'), 0);
+          const active = columnSums(tf.cast(tf.greater(f!, 0), 'float32') as tf.Tensor2D);
           f!.dispose();
           return [value, active];
         });
@@ -234,7 +233,7 @@ export async function trainDictionary(
       }
       const firedCounts = (await fired.data()) as Float32Array;
       const meanLoss = ((await lossSum.data())[0] ?? 0) / steps;
-      tf.dispose([fired, lossSum, shuffled]);
+      tf.dispose([fired, lossSum]);
       onEpoch?.({ epoch, epochs: s.epochs, loss: meanLoss });
       await new Promise((r) => setImmediate(r));
       const dead = [...firedCounts.keys()].filter((i) => firedCounts[i] === 0);

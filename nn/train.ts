@@ -1,8 +1,8 @@
 // Training, evaluation and recording for the next-word model. One loop serves every training step: base training
 // (task loss), alignment (task loss on training text plus the legible neurons' distance to their simulated
 // activations on the align split) and retraining above a frozen layer (task loss, fewer trainable variables).
-// Each step runs in one tidy scope, batches are sliced from tensors shuffled once per pass, and the loss is read
-// back only when progress is reported.
+// Each step runs in one tidy scope, batches are gathered by row number from tensors uploaded once, and the loss is
+// read back only when progress is reported.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
 import type { Ablation, NextWordModel } from './model';
@@ -85,11 +85,13 @@ export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, weights
 
 /**
  * Batches from a set of examples held as tensors: each pass shuffles them with a permutation seeded by the pass
- * number (so a stream can be put back where it stood), gathers them once, then slices them step by step.
+ * number (so a stream can be put back where it stood), and each batch gathers its rows by index (GatherNd). Only the
+ * batch's row numbers go to the backend each step: the wasm backend's Slice copies its whole input to JavaScript on
+ * every call, which for the alignment targets was megabytes a step.
  */
 class BatchStream {
   private readonly all: tf.Tensor[];
-  private shuffled: tf.Tensor[] = [];
+  private order = new Int32Array(0);
   private pass = -1;
   private at: number;
   readonly n: number;
@@ -113,11 +115,7 @@ class BatchStream {
   }
 
   private startPass(pass: number): void {
-    tf.dispose(this.shuffled);
-    const order = new Rng(this.seed * 100_003 + pass).shuffle(Int32Array.from({ length: this.n }, (_, i) => i));
-    const perm = tf.tensor1d(order, 'int32');
-    this.shuffled = this.all.map((t) => tf.keep(tf.gather(t, perm)));
-    perm.dispose();
+    this.order = new Rng(this.seed * 100_003 + pass).shuffle(Int32Array.from({ length: this.n }, (_, i) => i));
     this.pass = pass;
     this.at = 0;
   }
@@ -125,13 +123,13 @@ class BatchStream {
   next(size: number): tf.Tensor[] {
     if (this.at >= this.n) this.startPass(this.pass + 1);
     const count = Math.min(size, this.n - this.at);
-    const batch = this.shuffled.map((t) => (t.rank === 1 ? t.slice([this.at], [count]) : t.slice([this.at, 0], [count, t.shape[1]!])));
+    const rows = tf.tensor2d(this.order.subarray(this.at, this.at + count), [count, 1], 'int32');
     this.at += count;
-    return batch;
+    return this.all.map((t) => tf.gatherND(t, rows));
   }
 
   dispose(): void {
-    tf.dispose([...this.all, ...this.shuffled]);
+    tf.dispose(this.all);
   }
 }
 

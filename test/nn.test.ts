@@ -50,6 +50,18 @@ describe('nn', () => {
     });
   });
 
+  it('dense gives the built-in gradients for a layer much wider than its input too', () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([9, 4], 0, 1, 'float32', 7) as tf.Tensor2D;
+      const w = tf.randomNormal([4, 17], 0, 1, 'float32', 8) as tf.Tensor2D;
+      const b = tf.randomNormal([17], 0, 1, 'float32', 9) as tf.Tensor1D;
+      const loss = (layer: (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.Tensor) => (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(layer(xx, ww, bb))) as tf.Scalar;
+      const fast = tf.grads(loss((xx, ww, bb) => dense(xx as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D)))([x, w, b]);
+      const slow = tf.grads(loss((xx, ww, bb) => tf.add(tf.matMul(xx, ww), bb)))([x, w, b]);
+      fast.forEach((g, i) => assertClose(g, slow[i]!));
+    });
+  });
+
   it('free neurons take no part in the alignment loss', () => {
     tf.tidy(() => {
       const h = tf.randomNormal([4, 5], 0, 1, 'float32', 5) as tf.Tensor2D;
