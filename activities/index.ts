@@ -45,12 +45,13 @@ export function createActivities(store: ArtifactStore) {
   const code = codeFingerprint();
 
   /**
-   * Runs a step once per distinct input and version of the code; a second call with the same input returns the
-   * stored result.
+   * Runs a step once per distinct key (every input the result depends on) and version of the code; a second call
+   * with the same key returns the stored result.
    */
-  async function once<R extends object>(kind: StepKind, input: unknown, compute: () => Promise<R>): Promise<R & { reused: boolean }> {
+  async function once<R extends object>(kind: StepKind, key: unknown, compute: () => Promise<R>): Promise<R & { reused: boolean }> {
     try {
-      const { result, reused } = await store.memoise(kind, { code, input }, compute);
+      // While another worker computes the same result, heartbeat (keeping an earlier attempt's checkpoint named).
+      const { result, reused } = await store.memoise(kind, { code, input: key }, compute, () => beat({ waitingFor: kind, checkpoint: lastCheckpoint() }));
       // A reused result cost nothing this time: its language-model calls count as answered from the cache.
       if (reused && 'usage' in result) {
         const u = result.usage as Usage;
@@ -154,7 +155,10 @@ export function createActivities(store: ArtifactStore) {
   return {
     /** Samples the corpus, builds the vocabulary and the splits. */
     async prepareCorpus(input: { pipeline: Pipeline }) {
-      return once('prepareCorpus', input, async () => {
+      const p = input.pipeline;
+      // Keyed by what the corpus depends on, so the points of a sweep share it.
+      const key = { seed: p.seed, corpus: p.corpus, vocabularySize: p.model.vocabularySize, splits: [p.interpretability.explanationSequences, p.interpretability.scoringSequences, p.alignment.sequences] };
+      return once('prepareCorpus', key, async () => {
         const corpus = buildCorpus(input.pipeline);
         return { corpus: store.putBundle('corpus', corpusToBundle(corpus)), sentences: corpus.meta.sentences, tokens: corpus.meta.tokens, vocabularySize: corpus.meta.vocabulary.length, splitSizes: corpus.meta.splitSizes };
       });
@@ -162,9 +166,10 @@ export function createActivities(store: ArtifactStore) {
 
     /** Trains the base model on the original objective. */
     async trainBaseModel(input: { pipeline: Pipeline; corpus: ArtifactRef }): Promise<ModelResult> {
-      return once('trainBaseModel', input, async () => {
+      const p = input.pipeline;
+      // Keyed by what the base model depends on, so the points of a sweep share it.
+      return once('trainBaseModel', { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus }, async () => {
         const backend = await initBackend();
-        const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
         const initial = NextWordModel.create(
           { vocabularySize: corpus.meta.vocabulary.length, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden },

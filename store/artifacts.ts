@@ -1,9 +1,11 @@
 // The artifact store: a content-addressed local directory where steps keep what is too large for a workflow
 // payload (weights, activations, corpora, labels). Writes are atomic (temp file, then rename), and an artifact's
 // name is the sha256 of its bytes, so writing the same thing twice costs nothing and a reference never goes stale.
-// Step results are memoised by the hash of their inputs, so a retried or replayed step reuses finished work.
+// Step results are memoised by the hash of their inputs, so a retried or replayed step reuses finished work, and
+// a step that several workers reach at once (the sweep points' shared base model) is computed once.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
 
@@ -67,17 +69,76 @@ export class ArtifactStore {
     return decodeBundle<M>(this.getBytes(ref), `${ref.kind} ${ref.sha256.slice(0, 12)}`);
   }
 
+  /** Where the result of `step` for inputs `key` is kept (and, while it is computed, `.lock` beside it). */
+  stepFile(step: string, key: unknown): string {
+    const id = createHash('sha256').update(JSON.stringify({ step, key })).digest('hex');
+    return join(this.root, 'steps', `${step}-${id.slice(0, 32)}.json`);
+  }
+
   /**
    * Runs `compute` unless a result for exactly these inputs is already stored, in which case that result is returned.
-   * `key` must capture every input that changes the result.
+   * `key` must capture every input that changes the result. While another process on this machine (or another step
+   * in this one) computes the same result, this waits for it instead of computing it twice, calling `whileWaiting`
+   * every half second; if that computation stops without a result, this one takes over.
    */
-  async memoise<R>(step: string, key: unknown, compute: () => Promise<R>): Promise<{ result: R; reused: boolean }> {
-    const id = createHash('sha256').update(JSON.stringify({ step, key })).digest('hex');
-    const path = join(this.root, 'steps', `${step}-${id.slice(0, 32)}.json`);
-    if (existsSync(path)) return { result: JSON.parse(readFileSync(path, 'utf8')) as R, reused: true };
-    const result = await compute();
-    writeAtomically(path, Buffer.from(JSON.stringify(result)));
-    return { result, reused: false };
+  async memoise<R>(step: string, key: unknown, compute: () => Promise<R>, whileWaiting?: () => void): Promise<{ result: R; reused: boolean }> {
+    const path = this.stepFile(step, key);
+    const stored = () => (existsSync(path) ? { result: JSON.parse(readFileSync(path, 'utf8')) as R, reused: true } : undefined);
+    for (;;) {
+      const found = stored();
+      if (found) return found;
+      const claim = claimComputation(`${path}.lock`);
+      if (claim) {
+        try {
+          const again = stored(); // finished between the first look and the claim
+          if (again) return again;
+          const result = await compute();
+          writeAtomically(path, Buffer.from(JSON.stringify(result)));
+          return { result, reused: false };
+        } finally {
+          claim.release();
+        }
+      }
+      whileWaiting?.();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
+ * Claims the computation behind a lock file (created exclusively, holding this process's id and host). A lock whose
+ * process is gone (killed mid-step) is taken over; a lock held on another machine sharing the store is not waited
+ * for (computing a result twice is harmless: it is the same result, written atomically).
+ */
+function claimComputation(lock: string): { release(): void } | undefined {
+  const held = { release: () => rmSync(lock, { force: true }) };
+  mkdirSync(join(lock, '..'), { recursive: true });
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname() }), { flag: 'wx' });
+      return held;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner: { pid?: number; host?: string } = {};
+    try {
+      owner = JSON.parse(readFileSync(lock, 'utf8')) as typeof owner;
+    } catch {
+      continue; // released (or half written) just now: try again
+    }
+    if (owner.host !== hostname()) return { release: () => undefined };
+    if (owner.pid !== undefined && isAlive(owner.pid)) return undefined;
+    rmSync(lock, { force: true }); // its process is gone
+  }
+  return undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

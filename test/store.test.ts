@@ -1,7 +1,8 @@
 // The artifact store: content addressing, round trips, corruption detection and memoised steps.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ArtifactStore } from '../store/artifacts';
@@ -45,5 +46,33 @@ describe('artifact store', () => {
     const again = await store.memoise('explainNeurons', { layer: 'h1' }, compute);
     const other = await store.memoise('explainNeurons', { layer: 'h2' }, compute);
     assert.deepEqual([first, again, other], [{ result: { n: 1 }, reused: false }, { result: { n: 1 }, reused: true }, { result: { n: 2 }, reused: false }]);
+  });
+
+  it('computes a step that two workers reach at once only once; the other waits for its result', async () => {
+    const store = fresh();
+    let calls = 0;
+    let waits = 0;
+    const compute = async () => {
+      await new Promise((r) => setTimeout(r, 1200));
+      return { n: ++calls };
+    };
+    const [a, b] = await Promise.all([store.memoise('trainBaseModel', { seed: 1 }, compute, () => waits++), store.memoise('trainBaseModel', { seed: 1 }, compute, () => waits++)]);
+    assert.equal(calls, 1);
+    assert.deepEqual([a.result, b.result], [{ n: 1 }, { n: 1 }]);
+    assert.deepEqual([a.reused, b.reused].sort(), [false, true]);
+    assert.ok(waits >= 2, `the waiting step was told ${waits} times`);
+  });
+
+  it('takes over a step whose worker died while computing it, and releases a step that failed', async () => {
+    const store = fresh();
+    // A lock as a killed worker leaves it: its process no longer runs.
+    const gone = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const lock = `${store.stepFile('prepareCorpus', { s: 1 })}.lock`;
+    mkdirSync(join(lock, '..'), { recursive: true });
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname() }));
+    assert.deepEqual(await store.memoise('prepareCorpus', { s: 1 }, async () => ({ n: 1 })), { result: { n: 1 }, reused: false });
+    await assert.rejects(store.memoise('prepareCorpus', { s: 2 }, async () => Promise.reject(new Error('out of memory'))), /out of memory/);
+    assert.deepEqual(await store.memoise('prepareCorpus', { s: 2 }, async () => ({ n: 2 })), { result: { n: 2 }, reused: false });
+    assert.deepEqual(readdirSync(join(store.root, 'steps')).filter((f) => f.endsWith('.lock')), []);
   });
 });
