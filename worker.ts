@@ -45,6 +45,12 @@ async function main(): Promise<void> {
   });
   console.log(`Legible worker on ${address}: tags ${tags.join(', ')}${values['no-workflows'] ? '' : ', workflows'}; artifacts in ${stateDir()}`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.shutdown());
+  // Started by `legible run` (an IPC channel): say that it polls, and stop when that process goes.
+  if (process.send) {
+    process.send({ ready: true });
+    process.once('disconnect', () => void running.shutdown());
+    process.channel?.unref(); // the channel alone must not keep this process alive once its workers stop
+  }
   await running.done;
 }
 

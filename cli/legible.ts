@@ -8,11 +8,12 @@ import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipeline
 import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, startWorkerProcesses, startWorkers, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
 import { formatReport, formatSweep } from '../report/text';
 
@@ -21,9 +22,11 @@ const USAGE = `Usage: legible <command> [options]
 Commands:
   run FILE        Validate the pipeline, then run it on Temporal and print the per-layer report.
                   Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server if none answers.
+                  --processes N  worker processes, this one included (default: one per core; tfjs runs one
+                                 thread per process, so sweep points and explain batches use every core)
                   --no-workers   only start the workflow (workers started with \`npm run worker\` do the work)
   resume ID       Continue a failed or terminated run from its failed step; finished steps are kept.
-                  --no-workers   as for run
+                  --processes N, --no-workers   as for run
   runs            List runs (pipeline, status, start, duration); --pipeline NAME to filter.
   status ID       One run's steps, their state and the latest heartbeat of running ones.
   report ID       Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.
@@ -83,12 +86,24 @@ function validate(files: string[]): number {
   return failed === 0 ? 0 : 1;
 }
 
+const WORKER_OPTIONS = { 'no-workers': { type: 'boolean', default: false }, processes: { type: 'string' } } as const;
+
+/** --processes: how many worker processes serve the run, this one included; by default one per core. */
+function processCount(value: string | undefined, command: string): number | undefined {
+  if (value === undefined) return availableParallelism();
+  if (/^[1-9]\d*$/.test(value)) return Number(value);
+  console.error(`legible ${command}: --processes "${value}" is not a positive whole number`);
+  return undefined;
+}
+
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-workers': { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: WORKER_OPTIONS });
   if (positionals.length !== 1) {
     console.error('legible run: name exactly one pipeline file');
     return 2;
   }
+  const processes = processCount(values.processes, 'run');
+  if (processes === undefined) return 2;
   let loaded;
   try {
     loaded = loadPipelineFile(positionals[0]!);
@@ -98,7 +113,7 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   const { pipeline, text } = loaded;
-  return withTemporal({ workers: !values['no-workers'], pipeline }, async ({ server, workers }) => {
+  return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline } }, async ({ server, workers }) => {
     if (pipeline.sweep) {
       const sweep = expandSweep(pipeline, text);
       const { workflowId, handle } = await startSweepRun(server.connection, sweep, text);
@@ -116,13 +131,15 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function resume(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 'no-workers': { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: WORKER_OPTIONS });
   if (positionals.length !== 1) {
     console.error('legible resume: name the workflow id of a failed or terminated run');
     return 2;
   }
+  const processes = processCount(values.processes, 'resume');
+  if (processes === undefined) return 2;
   const workflowId = positionals[0]!;
-  return withTemporal({ workers: false }, async ({ server }) => {
+  return withTemporal({}, async ({ server }) => {
     const client = new Client({ connection: server.connection });
     const plan = await planResume(client, workflowId);
     const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { pipelineYaml?: string } | undefined;
@@ -131,7 +148,7 @@ async function resume(args: string[]): Promise<number> {
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
     if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
     console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? ': finished before, reuses its stored result' : `: ${s.state}`}`).join('\n    ')}`);
-    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, pipeline);
+    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, ...(pipeline ? { pipeline } : {}) });
     try {
       const runId = await resumeRun(client, plan);
       return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId, runId), server, workers);
@@ -143,7 +160,7 @@ async function resume(args: string[]): Promise<number> {
 
 async function runs(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { pipeline: { type: 'string' }, limit: { type: 'string', default: '50' } } });
-  return withTemporal({ workers: false }, async ({ server }) => {
+  return withTemporal({}, async ({ server }) => {
     const rows = await listRuns(new Client({ connection: server.connection }), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
     if (rows.length === 0) {
       console.log('no Legible runs on this server');
@@ -162,7 +179,7 @@ async function status(args: string[]): Promise<number> {
     console.error('legible status: name a workflow id');
     return 2;
   }
-  return withTemporal({ workers: false }, async ({ server }) => {
+  return withTemporal({}, async ({ server }) => {
     const handle = new Client({ connection: server.connection }).workflow.getHandle(positionals[0]!);
     const d = await handle.describe();
     console.log(`${d.workflowId}: ${d.status.name}, started ${d.startTime.toISOString()}`);
@@ -181,7 +198,7 @@ async function report(args: string[]): Promise<number> {
     return 2;
   }
   const workflowId = positionals[0]!;
-  return withTemporal({ workers: false }, async ({ server }) => {
+  return withTemporal({}, async ({ server }) => {
     const handle = new Client({ connection: server.connection }).workflow.getHandle(workflowId);
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
@@ -193,11 +210,17 @@ async function report(args: string[]): Promise<number> {
   });
 }
 
-/** Connects to (or starts) the Temporal server and, if asked, in-process workers for every tag; closes them after. */
-async function withTemporal<T>(o: { workers: boolean; pipeline?: Pipeline }, body: (ctx: { server: Server; workers?: RunningWorkers }) => Promise<T>): Promise<T> {
+interface WorkerLayout {
+  /** Worker processes, this one included. */
+  processes: number;
+  pipeline?: Pipeline;
+}
+
+/** Connects to (or starts) the Temporal server and, if asked, workers for every tag; closes them after. */
+async function withTemporal<T>(o: { workers?: WorkerLayout }, body: (ctx: { server: Server; workers?: RunningWorkers }) => Promise<T>): Promise<T> {
   installQuietRuntime();
   const server = await connectOrStartServer(defaultAddress());
-  const workers = o.workers ? await startAllWorkers(server, o.pipeline) : undefined;
+  const workers = o.workers ? await startAllWorkers(server, o.workers) : undefined;
   try {
     return await body({ server, ...(workers ? { workers } : {}) });
   } finally {
@@ -211,15 +234,29 @@ function untilDone<T>(result: Promise<T>, workers?: RunningWorkers): Promise<T> 
   return workers ? Promise.race([result, workers.done.then(() => result)]) : result;
 }
 
-function startAllWorkers(server: Server, pipeline?: Pipeline): Promise<RunningWorkers> {
-  return startWorkers({
-    address: server.address,
-    tags: ALL_TAGS,
-    workflows: true,
-    storeRoot: stateDir(),
-    queuePrefix: DEFAULT_QUEUE_PREFIX,
-    ...(pipeline ? { concurrency: llmConcurrency(pipeline) } : {}),
-  });
+/**
+ * Workers in this process for the workflows and every tag, and `processes - 1` worker processes beside it. Those
+ * serve the llm tag only where every provider is embedded: an OpenAI endpoint's concurrency and request rate are
+ * enforced per process, so its calls stay in this one.
+ */
+async function startAllWorkers(server: Server, layout: WorkerLayout): Promise<RunningWorkers> {
+  const concurrency = layout.pipeline ? llmConcurrency(layout.pipeline) : {};
+  const inProcess = await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX, concurrency });
+  if (layout.processes <= 1) return inProcess;
+  const remoteLlm = layout.pipeline !== undefined && Object.keys(concurrency).length === 0;
+  let beside: WorkerProcesses;
+  try {
+    beside = await startWorkerProcesses(layout.processes - 1, { address: server.address, storeRoot: stateDir(), tags: remoteLlm ? ALL_TAGS : ['gpu', 'cpu'] });
+  } catch (err) {
+    await inProcess.shutdown();
+    throw err;
+  }
+  return {
+    ...inProcess,
+    async shutdown() {
+      await Promise.all([inProcess.shutdown(), beside.shutdown()]);
+    },
+  };
 }
 
 async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {

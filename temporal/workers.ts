@@ -1,6 +1,9 @@
 // Temporal workers for Legible: one worker per resource tag, polling that tag's task queue with the tag's
 // concurrency (one training step at a time per GPU; several LLM calls at once), plus the worker that runs the
-// pipeline workflows. `worker.ts` starts them as a long-running process; `legible run` starts them in-process.
+// pipeline workflows. `worker.ts` starts them as a long-running process; `legible run` starts them in-process and,
+// to put every core to work (tfjs runs one thread per process), more worker processes beside it.
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_QUEUE_PREFIX, taskQueueFor } from '../pipelines/plan';
@@ -81,6 +84,49 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
       await done.catch(() => undefined);
     },
   };
+}
+
+export interface WorkerProcesses {
+  processes: ChildProcess[];
+  /** Stops every process (SIGTERM: each finishes or hands back its activities) and waits for them to exit. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts `count` more worker processes (worker.ts, no workflows) on the same server and artifact store, serving
+ * `tags`, and resolves once every one polls. A process that dies later costs nothing but its core: Temporal gives its
+ * activities to the other workers after their heartbeat or start-to-close timeout. Each process also stops when
+ * this one goes (it watches the IPC channel).
+ */
+export async function startWorkerProcesses(count: number, o: { address: string; storeRoot: string; tags: ResourceTag[]; concurrency?: Partial<Record<ResourceTag, number>> }): Promise<WorkerProcesses> {
+  const args = ['--tags', o.tags.join(','), '--no-workflows', ...Object.entries(o.concurrency ?? {}).flatMap(([tag, n]) => [`--${tag}-concurrency`, String(n)])];
+  const processes = Array.from({ length: count }, () =>
+    fork(join(__dirname, '..', 'worker.ts'), args, {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, TEMPORAL_ADDRESS: o.address, LEGIBLE_HOME: o.storeRoot },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  );
+  const exited = processes.map((p) => new Promise<void>((resolve) => (p.exitCode !== null ? resolve() : p.once('exit', () => resolve()))));
+  const shutdown = async () => {
+    for (const p of processes) if (p.exitCode === null) p.kill('SIGTERM');
+    await Promise.all(exited);
+  };
+  try {
+    await Promise.all(
+      processes.map(
+        (p, i) =>
+          new Promise<void>((resolve, reject) => {
+            p.once('message', () => resolve());
+            p.once('exit', (code) => reject(new Error(`worker process ${i + 1} of ${count} exited (code ${code}) before it polled`)));
+          }),
+      ),
+    );
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  return { processes, shutdown };
 }
 
 /**
