@@ -1,9 +1,10 @@
-// Benchmark: what Temporal adds to a run. Runs a small pipeline on a local dev server with in-process workers and
-// compares the workflow's wall time with the time its activities were executing (ActivityTaskStarted to
-// ActivityTaskCompleted in the history; overlapping activities counted once); prints the overhead and the median gap per activity, and writes them under
-// "orchestration" in bench/results/latest.json.
+// Benchmark: what Temporal adds to a run. Runs the demo pipeline (pipelines/demo.yaml) on a local dev server with
+// in-process workers and an empty artifact store, and compares the workflow's wall time with the time its activities
+// were executing (ActivityTaskStarted to ActivityTaskCompleted in the history; overlapping activities counted once);
+// prints the overhead and the median gap per activity, and writes them under "orchestration" in
+// bench/results/latest.json.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { saveResults } from './results';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +15,7 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers } from '../temporal/workers';
 
-const PIPELINE = `
-name: bench-orchestration
-seed: 3
-corpus: { sentences: 6000 }
-model: { hidden: [{ name: h1, width: 32 }, { name: h2, width: 32 }] }
-training: { epochs: 2 }
-interpretability: { explanationSequences: 1000, scoringSequences: 200 }
-alignment: { sequences: 1000, epochs: 4 }
-`;
+const PIPELINE = readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8');
 
 const seconds = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;
 
@@ -31,7 +24,7 @@ async function main(): Promise<void> {
   const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
   const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-bench-')) });
   try {
-    const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(PIPELINE), PIPELINE), PIPELINE, { workflowId: 'bench-orchestration' });
+    const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(PIPELINE), PIPELINE), PIPELINE, { workflowId: `bench-orchestration-${Date.now()}` });
     await handle.result();
     const events = (await handle.fetchHistory()).events ?? [];
     const wall = seconds(events.at(-1)!.eventTime) - seconds(events[0]!.eventTime);
