@@ -10,7 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
   tf.customGrad(f as Parameters<typeof tf.customGrad>[0]);
 
-/** Sum over the rows of m [rows, cols], as [cols]: a ones-row matMul (the wasm backend's axis-0 Sum transposes first). */
+/**
+ * Sum over the rows of m [rows, cols], as [cols]: a ones-row matMul (the wasm backend's axis-0 Sum transposes first).
+ * The backend packs m as the right-hand matrix, so for wide m a ones column times mᵀ costs less (see `dense`).
+ */
 export function columnSums(m: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, m.shape[0]]) as tf.Tensor2D, m), [m.shape[1]]);
 }
@@ -28,11 +31,12 @@ export const dense = customGrad((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save:
       const [inputs, outputs] = ws!.shape as [number, number];
       const g = dy as tf.Tensor2D;
       const x2 = xs as tf.Tensor2D;
-      return [
-        tf.matMul(g, tf.transpose(ws!) as tf.Tensor2D),
-        outputs > 2 * inputs ? tf.transpose(tf.matMul(tf.transpose(g), x2)) : tf.matMul(tf.transpose(x2), g),
-        columnSums(g),
-      ];
+      const dx = tf.matMul(g, tf.transpose(ws!) as tf.Tensor2D);
+      if (outputs <= 2 * inputs) return [dx, tf.matMul(tf.transpose(x2), g), columnSums(g)];
+      // Wide layer: dyᵀ serves both the weight gradient and the bias gradient (dyᵀ·1, which packs a ones column
+      // where the ones-row form would pack all of dy).
+      const gt = tf.transpose(g) as tf.Tensor2D;
+      return [dx, tf.transpose(tf.matMul(gt, x2)), tf.reshape(tf.matMul(gt, tf.ones([g.shape[0], 1]) as tf.Tensor2D), [outputs])];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
