@@ -30,16 +30,22 @@ async function main(): Promise<void> {
     const wall = seconds(events.at(-1)!.eventTime) - seconds(events[0]!.eventTime);
     const started = new Map<number, number>();
     const scheduled = new Map<number, number>();
+    const kinds = new Map<number, string>();
+    const byKind: Record<string, number> = {};
     const intervals: [number, number][] = [];
     const gaps: number[] = [];
     let lastEnd = seconds(events[0]!.eventTime);
     for (const e of events) {
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(Number(e.eventId), seconds(e.eventTime));
+      if (e.activityTaskScheduledEventAttributes) {
+        scheduled.set(Number(e.eventId), seconds(e.eventTime));
+        kinds.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType!.name!);
+      }
       if (e.activityTaskStartedEventAttributes) started.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), seconds(e.eventTime));
       const done = e.activityTaskCompletedEventAttributes;
       if (done) {
         const id = Number(done.scheduledEventId);
         intervals.push([started.get(id)!, seconds(e.eventTime)]);
+        byKind[kinds.get(id)!] = (byKind[kinds.get(id)!] ?? 0) + seconds(e.eventTime) - started.get(id)!;
         gaps.push(Math.max(0, started.get(id)! - Math.max(lastEnd, scheduled.get(id)!)));
         lastEnd = seconds(e.eventTime);
       }
@@ -58,9 +64,11 @@ async function main(): Promise<void> {
       activitySeconds: busy,
       overheadFraction: (wall - busy) / wall,
       medianGapMs: 1000 * gaps[Math.floor(gaps.length / 2)]!,
+      secondsByStepKind: byKind,
     };
     console.log(`orchestration: ${result.activities} activities; workflow wall time ${wall.toFixed(1)} s, activities executing ${busy.toFixed(1)} s`);
     console.log(`Temporal adds ${(100 * result.overheadFraction).toFixed(1)}% to the wall time; median wait from an activity's turn to its start ${result.medianGapMs.toFixed(0)} ms`);
+    console.log(`where the time goes (seconds executing, by step kind): ${Object.entries(byKind).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     saveResults({ orchestration: result });
   } finally {
     await workers.shutdown();

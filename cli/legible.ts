@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
 import { expandPlan, expandSweep, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
-import { pipelineJsonSchema, type Pipeline, type ResourceTag } from '../pipelines/schema';
+import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
@@ -235,18 +235,20 @@ function untilDone<T>(result: Promise<T>, workers?: RunningWorkers): Promise<T> 
 }
 
 /**
- * Workers in this process for the workflows and every tag, and `processes - 1` worker processes beside it. Those
- * serve the llm tag only where every provider is embedded: an OpenAI endpoint's concurrency and request rate are
- * enforced per process, so its calls stay in this one.
+ * Workers in this process for the workflows and every tag, and `processes - 1` worker processes beside it. Where
+ * every provider is embedded (CPU-bound), each process runs one llm activity at a time, so that a layer's explain
+ * and simulate batches spread over the processes. An OpenAI endpoint's concurrency and request rate are enforced
+ * per process, so its calls stay in this one, with the endpoint's concurrency.
  */
 async function startAllWorkers(server: Server, layout: WorkerLayout): Promise<RunningWorkers> {
-  const concurrency = layout.pipeline ? llmConcurrency(layout.pipeline) : {};
+  const endpoint = layout.pipeline ? openAIConcurrency(layout.pipeline) : undefined;
+  const embedded = layout.pipeline !== undefined && endpoint === undefined;
+  const concurrency = endpoint !== undefined ? { llm: endpoint } : embedded ? { llm: 1 } : {};
   const inProcess = await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX, concurrency });
   if (layout.processes <= 1) return inProcess;
-  const remoteLlm = layout.pipeline !== undefined && Object.keys(concurrency).length === 0;
   let beside: WorkerProcesses;
   try {
-    beside = await startWorkerProcesses(layout.processes - 1, { address: server.address, storeRoot: stateDir(), tags: remoteLlm ? ALL_TAGS : ['gpu', 'cpu'] });
+    beside = await startWorkerProcesses(layout.processes - 1, { address: server.address, storeRoot: stateDir(), tags: embedded ? ALL_TAGS : ['gpu', 'cpu'], concurrency: { llm: 1 } });
   } catch (err) {
     await inProcess.shutdown();
     throw err;
@@ -270,10 +272,10 @@ async function printReport(workflowId: string, handle: WorkflowHandle<typeof leg
   return 0;
 }
 
-/** An LLM endpoint's concurrency is also the number of explain and simulate activities the llm worker runs at once. */
-function llmConcurrency(p: Pipeline): Partial<Record<ResourceTag, number>> {
+/** The largest concurrency of the pipeline's OpenAI endpoints (explain and simulate activities at once), if it has any. */
+function openAIConcurrency(p: Pipeline): number | undefined {
   const limits = [p.explainer, p.simulator].flatMap((s) => (s.provider === 'openai' ? [s.maxConcurrency] : []));
-  return limits.length > 0 ? { llm: Math.max(...limits) } : {};
+  return limits.length > 0 ? Math.max(...limits) : undefined;
 }
 
 main(process.argv.slice(2)).then(
