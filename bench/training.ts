@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { saveResults } from './results';
 import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
-import { NextWordModel } from '../nn/model';
+import { NextWordModel, type ModelSpec } from '../nn/model';
 import { dense, readOut } from '../nn/ops';
 import { train, type Examples, type TrainOptions } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
@@ -129,16 +129,21 @@ function demoExamples(n: number, vocabulary: number, context: number, seed: numb
   };
 }
 
-async function demoLoops(): Promise<Row[]> {
+/** The demo pipeline's model and training batch size (pipelines/demo.yaml). */
+function demoModel(): { spec: ModelSpec; batchSize: number } {
   const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8'));
-  const spec = { vocabularySize: p.model.vocabularySize, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden };
+  return { spec: { vocabularySize: p.model.vocabularySize, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden }, batchSize: p.training.batchSize };
+}
+
+async function demoLoops(): Promise<Row[]> {
+  const { spec, batchSize } = demoModel();
   const widths = [spec.contextWords * spec.embeddingSize, ...spec.hidden.map((h) => h.width), spec.vocabularySize];
   // Forward multiply-adds per sample by layer (embedding lookup excluded); training costs about three forwards.
   const layerFlops = widths.slice(1).map((w, i) => 2 * widths[i]! * w);
   const data = demoExamples(16_384, spec.vocabularySize, spec.contextWords, 1);
   const rows: Row[] = [];
   const row = async (loop: string, flopsPerSample: number, measure: () => Promise<number>) => rows.push(await pairedRow('demo next-word', loop, flopsPerSample, measure));
-  const options = { epochs: 1, batchSize: p.training.batchSize, learningRate: 1e-3, seed: 1 };
+  const options = { epochs: 1, batchSize, learningRate: 1e-3, seed: 1 };
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
   const model = NextWordModel.create(spec, 1);
@@ -171,8 +176,9 @@ async function demoLoops(): Promise<Row[]> {
 /** Child mode: train the demo model for a fixed number of samples and print samples per second. */
 async function childTraining(): Promise<void> {
   await initBackend();
-  const model = NextWordModel.create({ vocabularySize: 2000, contextWords: 4, embeddingSize: 32, hidden: [{ name: 'h1', width: 64 }, { name: 'h2', width: 64 }] }, 1);
-  const r = await train(model, demoExamples(32_768, 2000, 4, 2), { epochs: 1, batchSize: 256, learningRate: 1e-3, seed: 1, trainable: model.trainableVariables() });
+  const { spec, batchSize } = demoModel();
+  const model = NextWordModel.create(spec, 1);
+  const r = await train(model, demoExamples(32_768, spec.vocabularySize, spec.contextWords, 2), { epochs: 1, batchSize, learningRate: 1e-3, seed: 1, trainable: model.trainableVariables() });
   process.stdout.write(JSON.stringify({ samplesPerSec: r.samplesPerSecond, seconds: r.seconds }));
 }
 
