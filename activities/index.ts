@@ -7,9 +7,12 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
-import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, sentence, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
+import munkres from 'munkres';
+import { buildCorpus, corpusFromBundle, corpusToBundle, nextWordExamples, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
+import { Rng } from '../data/rng';
 import { activationsOnSplit, unitRecords, type LayerActivations } from '../interp/records';
-import { mean, pearson, scoreUnit, type UnitScore } from '../interp/scoring';
+import { groupAllTokens, groupScores, mean, pearson, scoreUnit, sentenceSums, type GroupScores, type UnitScore } from '../interp/scoring';
+import { mapEstimate, perSentence, ratioEstimate, type Estimate, type Interval } from '../stats/bootstrap';
 import { explainerFor, simulatorFor } from '../llm/provider';
 import { readExplanations, readLabels, readSimulations } from '../llm/artifacts';
 import { noUsage, SIMULATION_MAX, type Explanation, type IncomingNeuron, type Usage } from '../llm/types';
@@ -17,7 +20,8 @@ import { initBackend } from '../nn/backend';
 import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
 import type { OptimizerState } from '../nn/optimizer-state';
 import { NextWordModel, type ModelMeta } from '../nn/model';
-import { evaluate, recordLayer, train, type Examples, type TaskMetrics, type TrainCheckpoint, type TrainOptions } from '../nn/train';
+import { recordLayer, tokenLosses, train, type Examples, type TaskMetrics, type TrainCheckpoint, type TrainOptions } from '../nn/train';
+import type { Ablation } from '../nn/model';
 import type { DictionarySettings, Pipeline, StepKind } from '../pipelines/schema';
 import type { ArtifactRef, ArtifactStore, Bundle } from '../store/artifacts';
 
@@ -27,6 +31,8 @@ export interface ModelResult {
   model: ArtifactRef;
   backend: string;
   seconds: number;
+  /** Optimiser steps taken (the matched control takes as many as the run it controls). */
+  steps: number;
   samplesPerSecond: number;
   taskLoss: number;
   /** sha256 of each hidden layer's weights and biases: shows which layers a step changed. */
@@ -37,9 +43,32 @@ export interface ModelResult {
 
 export interface ScoreSummary {
   scores: UnitScore[];
+  meanAllTokens: number;
   meanTopAndRandom: number;
   meanRandomOnly: number;
+  /** Per named group of units: means with 95% intervals; with a baseline, the paired all-tokens gain over it. */
+  groups?: Record<string, GroupScores & { gain?: Estimate }>;
 }
+
+/** The task metric on held-out text with 95% intervals (bootstrap over held-out sentences). */
+export interface TaskFigures extends TaskMetrics {
+  sentences: number;
+  ci95: { loss: Interval; perplexity: Interval; accuracy: Interval };
+}
+
+/** What holding a group of neurons fixed costs: the held-out loss increase (nats per token), paired over sentences. */
+export interface AblationFigures {
+  units: number;
+  /** Each neuron held at zero. */
+  zero: Estimate;
+  /** Each neuron held at its mean activation on the held-out text. */
+  mean: Estimate;
+}
+
+/** One seed for every bootstrap over held-out sentences, so all task figures of a run resample the same sentences. */
+const BOOTSTRAP_SEED = 1;
+/** Random subsets of the legible group's size whose ablation is the baseline for the legible and free groups. */
+const RANDOM_SUBSETS = 5;
 
 export function createActivities(store: ArtifactStore) {
   const code = codeFingerprint();
@@ -66,12 +95,12 @@ export function createActivities(store: ArtifactStore) {
   const loadCorpus = (ref: ArtifactRef): Corpus => corpusFromBundle(store.getBundle<CorpusMeta>(ref));
   const loadModel = (ref: ArtifactRef): NextWordModel => NextWordModel.fromBundle(store.getBundle<ModelMeta>(ref));
 
-  function saveModel(model: NextWordModel, run: { seconds: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
+  function saveModel(model: NextWordModel, run: { seconds: number; steps: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
     const bundle = model.toBundle();
     const layerHashes = Object.fromEntries(
       model.spec.hidden.map((h) => [h.name, hashArrays(bundle.arrays[`${h.name}.w`]!, bundle.arrays[`${h.name}.b`]!)]),
     );
-    return { model: store.putBundle('model', bundle), backend, layerHashes, ...run };
+    return { model: store.putBundle('model', bundle), backend, layerHashes, seconds: run.seconds, steps: run.steps, samplesPerSecond: run.samplesPerSecond, taskLoss: run.taskLoss };
   }
 
   /**
@@ -148,6 +177,11 @@ export function createActivities(store: ArtifactStore) {
     }
   }
 
+  /** The held-out text as next-word examples, with each sentence's first example. */
+  function heldOut(corpus: Corpus, contextWords: number): Examples & { starts: Int32Array } {
+    return { ...nextWordExamples(corpus, corpus.splits.heldOut, contextWords), starts: splitStarts(corpus, corpus.splits.heldOut) };
+  }
+
   function sentencesOf(corpus: Corpus, split: SplitName): string[][] {
     return [...corpus.splits[split]].map((s) => [...sentence(corpus, s)].map((t) => corpus.meta.vocabulary[t]!));
   }
@@ -184,39 +218,98 @@ export function createActivities(store: ArtifactStore) {
       });
     },
 
-    /** The task metric on held-out text: next-word loss, perplexity and accuracy. */
-    async evaluateTask(input: { corpus: ArtifactRef; model: ArtifactRef }): Promise<{ metrics: TaskMetrics; backend: string; reused: boolean }> {
+    /**
+     * The task metric on held-out text: next-word loss, perplexity and accuracy, each with a 95% interval over
+     * held-out sentences. With `against`, also this model's loss minus each named model's on the same sentences
+     * (nats per token, paired bootstrap): negative means this model predicts better.
+     */
+    async evaluateTask(input: { corpus: ArtifactRef; model: ArtifactRef; against?: Record<string, ArtifactRef> }): Promise<{ metrics: TaskFigures; differences?: Record<string, Estimate>; backend: string; reused: boolean }> {
       return once('evaluateTask', input, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
+        const lossesOf = (ref: ArtifactRef) => {
+          const model = loadModel(ref);
+          try {
+            return tokenLosses(model, heldOut(corpus, model.spec.contextWords));
+          } finally {
+            model.dispose();
+          }
+        };
         const model = loadModel(input.model);
-        try {
-          return { metrics: evaluate(model, nextWordExamples(corpus, corpus.splits.heldOut, model.spec.contextWords)), backend };
-        } finally {
-          model.dispose();
-        }
+        const data = heldOut(corpus, model.spec.contextWords);
+        model.dispose();
+        const own = lossesOf(input.model);
+        const tokens = perSentence(new Float32Array(own.losses.length).fill(1), data.starts);
+        const loss = ratioEstimate(perSentence(own.losses, data.starts), tokens, BOOTSTRAP_SEED);
+        const accuracy = ratioEstimate(perSentence(own.correct, data.starts), tokens, BOOTSTRAP_SEED);
+        const perplexity = mapEstimate(loss, Math.exp);
+        const metrics: TaskFigures = {
+          tokens: own.losses.length,
+          sentences: data.starts.length - 1,
+          loss: loss.value,
+          perplexity: perplexity.value,
+          accuracy: accuracy.value,
+          ci95: { loss: loss.ci95, perplexity: perplexity.ci95, accuracy: accuracy.ci95 },
+        };
+        if (!input.against) return { metrics, backend };
+        const differences = Object.fromEntries(
+          Object.entries(input.against).map(([name, ref]) => {
+            const other = lossesOf(ref).losses;
+            return [name, ratioEstimate(perSentence(own.losses.map((l, k) => l - other[k]!), data.starts), tokens, BOOTSTRAP_SEED)];
+          }),
+        );
+        return { metrics, differences, backend };
       });
     },
 
     /**
-     * How much the task leans on a layer's legible and on its free neurons: the held-out loss with each group held
-     * at zero, against the loss with both.
+     * How much the task leans on a layer's legible and on its free neurons: the held-out loss increase with each
+     * group held at zero and at its neurons' mean activations on the held-out text, paired over sentences (95%
+     * intervals), and the same for random subsets of the legible group's size (the baseline a group is compared
+     * with). ReLU neurons are never negative, so zeroing moves dense neurons further from their usual values than
+     * sparse ones: mean ablation is the fairer figure. The zero-ablation losses keep their earlier names
+     * (`lossWithoutLegible`, `lossWithoutFree`) for runs started before mean ablation existed.
      */
-    async ablateNeurons(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[] }) {
+    async ablateNeurons(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; seed?: number }) {
       return once('ablateNeurons', input, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
         const model = loadModel(input.model);
         try {
           const depth = model.depthOf(input.layer);
+          const width = model.spec.hidden[depth]!.width;
           const legible = new Set(input.legibleUnits);
-          const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
-          const data = nextWordExamples(corpus, corpus.splits.heldOut, model.spec.contextWords);
-          const loss = evaluate(model, data).loss;
+          const free = Array.from({ length: width }, (_, u) => u).filter((u) => !legible.has(u));
+          const data = heldOut(corpus, model.spec.contextWords);
+          const activations = recordLayer(model, data.windows, depth);
+          const means = Array.from({ length: width }, (_, u) => {
+            let sum = 0;
+            for (let k = u; k < activations.length; k += width) sum += activations[k]!;
+            return sum / (activations.length / width);
+          });
+          const clean = tokenLosses(model, data).losses;
+          const tokens = perSentence(new Float32Array(clean.length).fill(1), data.starts);
+          const increase = (ablations: Ablation[]) => {
+            const sum = new Float64Array(clean.length);
+            for (const a of ablations) tokenLosses(model, data, a).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+            return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);
+          };
+          const figures = (subsets: number[][]): AblationFigures => ({
+            units: subsets[0]?.length ?? 0,
+            zero: increase(subsets.map((units) => ({ depth, units }))),
+            mean: increase(subsets.map((units) => ({ depth, units, values: units.map((u) => means[u]!) }))),
+          });
+          const rng = new Rng((input.seed ?? 0) * 7907 + depth);
+          const everyUnit = Array.from({ length: width }, (_, u) => u);
+          const randomSubsets = Array.from({ length: RANDOM_SUBSETS }, () => rng.sample(everyUnit, input.legibleUnits.length));
+          const groups = { legible: figures([input.legibleUnits]), free: figures([free]), random: figures(randomSubsets) };
+          const loss = ratioEstimate(perSentence(clean, data.starts), tokens, BOOTSTRAP_SEED);
           return {
-            loss,
-            lossWithoutLegible: evaluate(model, data, { depth, units: input.legibleUnits }).loss,
-            lossWithoutFree: evaluate(model, data, { depth, units: free }).loss,
+            loss: loss.value,
+            cleanLoss: loss,
+            lossWithoutLegible: loss.value + groups.legible.zero.value,
+            lossWithoutFree: loss.value + groups.free.zero.value,
+            groups,
             backend,
           };
         } finally {
@@ -350,21 +443,62 @@ export function createActivities(store: ArtifactStore) {
       });
     },
 
-    /** Correlation of simulated and true activations per unit: top-and-random and random-only. */
-    async scoreExplanations(input: { pipeline: Pipeline; corpus: ArtifactRef; records: ArtifactRef; simulations: ArtifactRef[] }) {
+    /**
+     * Correlation of simulated and true activations per unit: over every token of the text (all tokens), and over
+     * the unit's top-activating and random sentences (top-and-random, random-only). `sentencesFrom` names the
+     * activations those sentences are chosen from (the same text before alignment), so that a score after
+     * alignment uses the very tokens of the score before it. `groups` (name → units) get means with 95% intervals;
+     * `baseline` (the same text's activations and simulations before) adds each group's paired all-tokens gain.
+     */
+    async scoreExplanations(input: {
+      pipeline: Pipeline;
+      corpus: ArtifactRef;
+      records: ArtifactRef;
+      simulations: ArtifactRef[];
+      sentencesFrom?: ArtifactRef;
+      groups?: Record<string, number[]>;
+      baseline?: { records: ArtifactRef; simulations: ArtifactRef[] };
+    }) {
       return once('scoreExplanations', input, async (): Promise<ScoreSummary> => {
         const { interpretability: o, seed } = input.pipeline;
-        const truth = layerActivations(loadCorpus(input.corpus), input.records);
+        const corpus = loadCorpus(input.corpus);
+        const truth = layerActivations(corpus, input.records);
+        const chooseFrom = input.sentencesFrom ? layerActivations(corpus, input.sentencesFrom) : truth;
         const simulated = readSimulations(store, input.simulations, truth.words.length);
-        const scores = [...simulated.entries()].map(([unit, column]) => roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random: o.randomExamples, seed })));
-        return { scores, meanTopAndRandom: mean(scores.map((s) => s.topAndRandom)), meanRandomOnly: mean(scores.map((s) => s.randomOnly)) };
+        // Runs started before scoringRandomExamples existed score on as many random sentences as the explainer saw.
+        const random = o.scoringRandomExamples ?? o.randomExamples;
+        const scores = [...simulated.entries()].map(([unit, column]) => roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random, seed, chooseFrom })));
+        const summary: ScoreSummary = {
+          scores,
+          meanAllTokens: mean(scores.map((s) => s.allTokens)),
+          meanTopAndRandom: mean(scores.map((s) => s.topAndRandom)),
+          meanRandomOnly: mean(scores.map((s) => s.randomOnly)),
+        };
+        if (!input.groups) return summary;
+        const base = input.baseline ? { truth: layerActivations(corpus, input.baseline.records), simulated: readSimulations(store, input.baseline.simulations, truth.words.length) } : undefined;
+        const byUnit = new Map(scores.map((s) => [s.unit, s]));
+        summary.groups = Object.fromEntries(
+          Object.entries(input.groups).map(([name, units]) => {
+            const missing = units.filter((u) => !byUnit.has(u));
+            if (missing.length > 0) throw new InvalidInputError(`scoreExplanations: group ${name} names units without a simulation: ${missing.join(', ')}`);
+            const sums = { sums: units.map((u) => sentenceSums(truth, simulated.get(u)!, u)) };
+            const group = groupScores(units.map((u) => byUnit.get(u)!), sums, seed);
+            if (!base) return [name, group];
+            const before = { sums: units.map((u) => sentenceSums(base.truth, base.simulated.get(u)!, u)) };
+            return [name, { ...group, gain: groupAllTokens(sums, seed, before) }];
+          }),
+        );
+        return summary;
       });
     },
 
     /**
-     * Makes the best-explained dictionary features legible: each, best first, is given to the free neuron whose
-     * activations follow it most closely, which then carries the feature's label. Returns the layer's labels with
-     * those neurons' labels replaced.
+     * Makes the best-explained dictionary features legible. The `count` best-explained live features (positive
+     * all-tokens score on the selection text) are matched one-to-one to neurons by an optimal assignment (the
+     * Hungarian algorithm: Kuhn 1955, Munkres 1957; npm `munkres`) that maximises the summed correlation of feature
+     * and neuron activations on held-out text (`neuronRecords` and `featureRecords`: the selection split); pairs
+     * below `minCorrelation` are never made, so fewer neurons than `count` may become legible. A matched neuron
+     * then carries its feature's label. Returns the layer's labels with those neurons' labels replaced.
      */
     async assignDictionaryFeatures(input: {
       neuronRecords: ArtifactRef;
@@ -373,6 +507,7 @@ export function createActivities(store: ArtifactStore) {
       neuronLabels: ArtifactRef[];
       featureLabels: ArtifactRef[];
       count: number;
+      minCorrelation?: number;
     }) {
       return once('assignDictionaryFeatures', input, async () => {
         const neurons = store.getBundle<{ width: number }>(input.neuronRecords);
@@ -383,22 +518,24 @@ export function createActivities(store: ArtifactStore) {
         };
         const neuronColumns = Array.from({ length: neurons.meta.width }, (_, u) => column(neurons, u));
         const featureLabels = readLabels(store, input.featureLabels);
-        const assignments: { neuron: number; feature: number; featureScore: number; correlation: number }[] = [];
-        const taken = new Set<number>();
-        for (const f of [...input.featureScores].sort((a, b) => b.topAndRandom - a.topAndRandom || a.unit - b.unit)) {
-          if (assignments.length >= input.count || f.topAndRandom <= 0) break;
+        // Runs started before minCorrelation existed pass none: no minimum.
+        const minCorrelation = input.minCorrelation ?? -Infinity;
+        const scoreOf = (f: UnitScore) => f.allTokens ?? f.topAndRandom;
+        const candidates = [...input.featureScores]
+          .filter((f) => scoreOf(f) > 0)
+          .sort((a, b) => scoreOf(b) - scoreOf(a) || a.unit - b.unit)
+          .slice(0, input.count);
+        const correlations = candidates.map((f) => {
           const fc = column(features, f.unit);
-          let best = -1;
-          let bestCorrelation = -Infinity;
-          neuronColumns.forEach((nc, u) => {
-            if (taken.has(u)) return;
-            const c = pearson(fc, nc);
-            if (c > bestCorrelation) [best, bestCorrelation] = [u, c];
-          });
-          if (best < 0) break;
-          taken.add(best);
-          assignments.push({ neuron: best, feature: f.unit, featureScore: f.topAndRandom, correlation: Math.round(bestCorrelation * 1e4) / 1e4 });
-        }
+          return neuronColumns.map((nc) => pearson(fc, nc));
+        });
+        // munkres minimises cost; a pair below the minimum costs more than any allowed pair can save.
+        const forbidden = 2 * (candidates.length + 1);
+        const pairs = candidates.length === 0 ? [] : munkres(correlations.map((row) => row.map((c) => (c >= minCorrelation ? -c : forbidden))));
+        const assignments = pairs
+          .filter(([i, u]) => correlations[i]![u]! >= minCorrelation)
+          .map(([i, u]) => ({ neuron: u, feature: candidates[i]!.unit, featureScore: scoreOf(candidates[i]!), correlation: Math.round(correlations[i]![u]! * 1e4) / 1e4 }))
+          .sort((a, b) => b.featureScore - a.featureScore || a.feature - b.feature);
         const labels = readExplanations(store, input.neuronLabels);
         for (const a of assignments) labels.find((e) => e.unit === a.neuron)!.label = featureLabels.get(a.feature)!;
         return { labels: store.putJson('labels', labels), legibleUnits: assignments.map((a) => a.neuron).sort((x, y) => x - y), assignments };
@@ -410,9 +547,12 @@ export function createActivities(store: ArtifactStore) {
      * own activation level), together with the task loss. Free neurons take no part in the alignment loss.
      */
     async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulations: ArtifactRef[] }): Promise<ModelResult & { alignLoss: number; alignedUnits: number[] }> {
-      return once('alignLegibleNeurons', input, async () => {
+      const { pipeline: p, ...rest } = input;
+      // Keyed by what the result depends on, so that the matched controls (no legible neurons) of a sweep's points
+      // are trained once.
+      const settings = { seed: p.seed, batchSize: p.training.batchSize, alignment: { ...p.alignment, weight: input.legibleUnits.length > 0 ? p.alignment.weight : 0 } };
+      return once('alignLegibleNeurons', { ...rest, settings }, async () => {
         const backend = await initBackend();
-        const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
         const initial = loadModel(input.model);
         const depth = initial.depthOf(input.layer);
@@ -447,16 +587,16 @@ export function createActivities(store: ArtifactStore) {
 
     /** Freezes the layer (and everything below it) and retrains the layers above on the original objective. */
     async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string }): Promise<ModelResult> {
-      return once('retrainLayersAbove', input, async () => {
+      const { pipeline: p, ...rest } = input;
+      return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining, contextWords: p.model.contextWords } }, async () => {
         const backend = await initBackend();
-        const { pipeline: p } = input;
         const corpus = loadCorpus(input.corpus);
         const frozen = loadModel(input.model);
         const depth = frozen.depthOf(input.layer);
         frozen.freezeThrough(depth);
         if (p.retraining.epochs === 0) {
           try {
-            return { ...saveModel(frozen, { seconds: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+            return { ...saveModel(frozen, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
           } finally {
             frozen.dispose();
           }
@@ -562,7 +702,7 @@ function concatFloat32(parts: Float32Array[]): Float32Array {
 
 function roundScore(s: UnitScore): UnitScore {
   const r = (x: number) => Math.round(x * 1e4) / 1e4;
-  return { unit: s.unit, topAndRandom: r(s.topAndRandom), randomOnly: r(s.randomOnly) };
+  return { unit: s.unit, allTokens: r(s.allTokens), topAndRandom: r(s.topAndRandom), randomOnly: r(s.randomOnly), constantOnRandom: s.constantOnRandom };
 }
 
 function hashArrays(...arrays: (Float32Array | Int32Array)[]): string {

@@ -162,7 +162,7 @@ async function demoLoops(): Promise<Row[]> {
   model.dispose();
 
   const acts = readOut(() => tf.relu(tf.randomNormal([16_384, width])));
-  const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 1, batchSize: 256, learningRate: 1e-3, resampleDead: false };
+  const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 1, batchSize: 256, learningRate: 1e-3, resampleDead: false, minCorrelation: 0 };
   await row('dictionary', 3 * 2 * 2 * width * width * dict.expansion, async () => {
     const t = performance.now();
     const { sae } = await trainDictionary(acts, width, dict, 1);

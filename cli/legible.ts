@@ -15,7 +15,7 @@ import { ArtifactStore } from '../store/artifacts';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
-import { formatReport, formatSweep } from '../report/text';
+import { currentReport, formatReport, formatSweep } from '../report/text';
 
 const USAGE = `Usage: legible <command> [options]
 
@@ -204,7 +204,8 @@ async function report(args: string[]): Promise<number> {
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     const result = (await handle.result()) as PipelineReport | SweepReport;
     const out = values.out ?? join(stateDir(), 'reports', workflowId);
-    const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()));
+    const pipelineYaml = (d.memo as { pipelineYaml?: string } | undefined)?.pipelineYaml;
+    const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()), pipelineYaml);
     console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
     return 0;
   });
@@ -266,7 +267,7 @@ async function printReport(workflowId: string, handle: WorkflowHandle<typeof leg
   const result = untilDone(handle.result(), workers);
   await showProgress(handle, result);
   const report = await result;
-  console.log(`\n${formatReport(report)}`);
+  console.log(`\n${formatReport(currentReport(report, workflowId))}`);
   console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);
   return 0;

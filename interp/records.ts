@@ -1,7 +1,7 @@
 // Activation records: the plain data explanations are made from and scored on (as in OpenAI's neuron-explainer).
 // A record is one sentence's tokens with one unit's activation on each; a unit's records are its top-activating
 // sentences and a seeded random sample of the others.
-import { sentence, type Corpus, type SplitName } from '../data/corpus';
+import { sentence, splitStarts, type Corpus, type SplitName } from '../data/corpus';
 import { Rng } from '../data/rng';
 
 export interface ActivationRecord {
@@ -64,12 +64,7 @@ export function unitRecords(a: LayerActivations, unit: number, top: number, rand
 /** A layer's activations recorded on one split of a corpus ([tokens × width], in split order), with the words. */
 export function activationsOnSplit(corpus: Corpus, split: SplitName, width: number, activations: Float32Array): LayerActivations {
   const ids = corpus.splits[split];
-  const starts = new Int32Array(ids.length + 1);
   const words: string[] = [];
-  ids.forEach((s, i) => {
-    const tokens = sentence(corpus, s);
-    starts[i + 1] = starts[i]! + tokens.length;
-    for (const t of tokens) words.push(corpus.meta.vocabulary[t]!);
-  });
-  return { width, activations, starts, words };
+  for (const s of ids) for (const t of sentence(corpus, s)) words.push(corpus.meta.vocabulary[t]!);
+  return { width, activations, starts: splitStarts(corpus, ids), words };
 }

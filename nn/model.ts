@@ -24,10 +24,12 @@ interface DenseParams {
   b: tf.Variable;
 }
 
-/** Units of one hidden layer to hold at zero. */
+/** Units of one hidden layer to hold fixed: at zero, or each at its own value (its mean, for mean ablation). */
 export interface Ablation {
   depth: number;
   units: number[];
+  /** The value each listed unit is held at, in the order of `units`; default 0 for all. */
+  values?: number[];
 }
 
 export interface Forward {
@@ -67,7 +69,7 @@ export class NextWordModel {
 
   /**
    * windows: [batch, contextWords] token ids. With `untilDepth`, stops after that hidden layer (no logits). With
-   * `ablate`, the listed units of one hidden layer are held at zero.
+   * `ablate`, the listed units of one hidden layer are held at fixed values (zero by default).
    */
   forward(windows: tf.Tensor2D, untilDepth?: undefined, ablate?: Ablation): Forward;
   forward(windows: tf.Tensor2D, untilDepth: number): Pick<Forward, 'hidden'>;
@@ -78,9 +80,14 @@ export class NextWordModel {
     for (const [depth, l] of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1).entries()) {
       x = tf.relu(dense(x, l.w as tf.Tensor2D, l.b as tf.Tensor1D));
       if (ablate?.depth === depth) {
-        const keep = new Float32Array(this.spec.hidden[depth]!.width).fill(1);
-        for (const u of ablate.units) keep[u] = 0;
-        x = tf.mul(x, tf.tensor1d(keep));
+        const width = this.spec.hidden[depth]!.width;
+        const keep = new Float32Array(width).fill(1);
+        const held = new Float32Array(width);
+        ablate.units.forEach((u, i) => {
+          keep[u] = 0;
+          held[u] = ablate.values?.[i] ?? 0;
+        });
+        x = tf.add(tf.mul(x, tf.tensor1d(keep)), tf.tensor1d(held));
       }
       hidden.push(x);
     }

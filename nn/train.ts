@@ -239,26 +239,38 @@ export interface TaskMetrics {
   accuracy: number;
 }
 
-export function evaluate(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): TaskMetrics {
+/**
+ * Every example's next-word loss (nats) and whether the model's top prediction was right, in example order:
+ * [n] each. With `ablate`, units of one hidden layer are held fixed (zero or mean ablation).
+ */
+export function tokenLosses(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): { losses: Float32Array; correct: Uint8Array } {
   const n = data.targets.length;
   const context = model.spec.contextWords;
-  let lossSum = 0;
-  let correct = 0;
+  const losses = new Float32Array(n);
+  const correct = new Uint8Array(n);
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
     const [l, c] = tf.tidy(() => {
       const w = tf.tensor2d(data.windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
       const t = tf.tensor1d(data.targets.subarray(start, start + size), 'int32');
       const { logits } = model.forward(w, undefined, ablate);
-      const lossSum = tf.mul(crossEntropy(logits, t), size);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'));
-      return [lossSum.dataSync()[0]!, hits.dataSync()[0]!];
+      const classes = logits.shape[1];
+      const at = tf.expandDims(tf.add(tf.mul(tf.range(0, size, 1, 'int32'), tf.scalar(classes, 'int32')), t), 1);
+      const picked = tf.gatherND(tf.reshape(tf.logSoftmax(logits), [size * classes]), at);
+      return [tf.neg(picked).dataSync() as Float32Array, tf.equal(tf.argMax(logits, 1), t).dataSync() as Uint8Array];
     });
-    lossSum += l!;
-    correct += c!;
+    losses.set(l!, start);
+    correct.set(c!, start);
   }
-  const loss = lossSum / n;
-  return { tokens: n, loss, perplexity: Math.exp(loss), accuracy: correct / n };
+  return { losses, correct };
+}
+
+/** Mean next-word loss, perplexity and accuracy over the examples. */
+export function evaluate(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): TaskMetrics {
+  const { losses, correct } = tokenLosses(model, data, ablate, batchSize);
+  const n = losses.length;
+  const loss = losses.reduce((a, b) => a + b, 0) / n;
+  return { tokens: n, loss, perplexity: Math.exp(loss), accuracy: correct.reduce((a, b) => a + b, 0) / n };
 }
 
 /** Activations of hidden layer `depth` for every window: [n × width], row k for window k. */

@@ -45,6 +45,8 @@ export interface SweepSettings {
   startingDepth?: number;
   dictionary?: boolean;
   alignmentWeight?: number;
+  legibleSelection?: 'best' | 'random';
+  seed?: number;
 }
 
 export const DEFAULT_QUEUE_PREFIX = 'legible';
@@ -111,6 +113,8 @@ export function pipelineAt(p: Pipeline, at: SweepSettings): Pipeline {
   }
   if (at.startingDepth !== undefined) q.interpretability.startingDepth = at.startingDepth;
   if (at.alignmentWeight !== undefined) q.alignment.weight = at.alignmentWeight;
+  if (at.legibleSelection !== undefined) q.interpretability.legibleSelection = at.legibleSelection;
+  if (at.seed !== undefined) q.seed = at.seed;
   if (at.dictionary !== undefined) {
     q.interpretability.dictionary = { ...(q.interpretability.dictionary ?? DICTIONARY_DEFAULTS), enabled: at.dictionary };
     for (const layer of Object.values(q.interpretability.layers)) delete layer.dictionary;

@@ -81,6 +81,12 @@ const Dictionary = z.strictObject({
   batchSize: z.int().min(1).default(256),
   learningRate: z.number().gt(0).max(1).default(0.003),
   resampleDead: z.boolean().default(true).describe('Re-initialise features that never fire, towards badly reconstructed inputs.'),
+  minCorrelation: z
+    .number()
+    .min(-1)
+    .max(1)
+    .default(0.3)
+    .describe('A feature is given to a neuron only where their activations correlate at least this much on held-out text.'),
 });
 export type DictionarySettings = z.infer<typeof Dictionary>;
 export const DICTIONARY_DEFAULTS: DictionarySettings = Dictionary.parse({});
@@ -129,8 +135,18 @@ export const PipelineSchema = z
         legibleFraction: z.number().min(0).max(1).default(0.5).describe('Default share of each layer made legible.'),
         layers: z.record(Name, LayerSettings).default({}).describe('Per-layer settings, by layer name.'),
         explanationSequences: z.int().min(50).default(2000).describe('Training sentences whose activations explanations are made from.'),
-        topExamples: z.int().min(1).max(200).default(20),
-        randomExamples: z.int().min(0).max(200).default(20),
+        topExamples: z.int().min(1).max(200).default(20).describe('Top-activating sentences per unit, for the explainer and for top-and-random scores.'),
+        randomExamples: z.int().min(0).max(200).default(20).describe('Random sentences per unit that the explainer sees.'),
+        scoringRandomExamples: z
+          .int()
+          .min(1)
+          .max(10000)
+          .default(100)
+          .describe('Random sentences per unit in the top-and-random and random-only scores (enough that a sparse simulation is rarely constant on them).'),
+        legibleSelection: z
+          .enum(['best', 'random'])
+          .default('best')
+          .describe('Which neurons become legible: the best-explained (highest score on the selection text) or a seeded random subset of the same size (the control for the selection effect). Either way only neurons with a positive selection score.'),
         scoringSequences: z.int().min(20).default(400).describe('Held-out sentences that choose the legible neurons, and as many again that every score is measured on.'),
         unitsPerActivity: z.int().min(1).default(32).describe('Units one explain or simulate activity takes: layers fan out over the llm queue.'),
         incoming: z
@@ -161,6 +177,8 @@ export const PipelineSchema = z
         startingDepth: z.array(z.int().min(0)).min(1).optional(),
         dictionary: z.array(z.boolean()).min(1).optional().describe('Dictionary learning off and/or on (on uses interpretability.dictionary or its defaults).'),
         alignmentWeight: z.array(z.number().min(0)).min(1).optional(),
+        legibleSelection: z.array(z.enum(['best', 'random'])).min(1).optional().describe('best and/or random: the random subset shows how much of the gain is the choice of neurons.'),
+        seed: z.array(z.int().min(0)).min(1).optional().describe('Seeds: each setting runs once per seed; the sweep table shows the mean and spread over seeds.'),
       })
       .optional()
       .describe('Runs the pipeline once per combination of these settings, each as a child workflow, and compares them.'),

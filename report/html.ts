@@ -1,27 +1,38 @@
 // The results report of a run or a sweep: one self-contained HTML file (inline SVG and CSS, no script, no network)
-// plus each chart as an SVG file. Per layer: the table of scores and task metric, histograms of explanation scores
-// before and after alignment (legible and free), the task metric per layer, the dependence on legible and free
-// neurons (ablation), and neuron cards (label, scores, top and random examples shaded by true and simulated
-// activation, like OpenAI's neuron viewer). For a sweep: the tradeoff curve and table, then each point's report.
+// plus each chart as an SVG file. For a run: what every figure is; per layer the table of scores (before and after,
+// legible and free, with 95% intervals) and of the task metric against the matched control and the base model;
+// histograms of explanation scores; the task metric per layer; the dependence on legible, free and random groups
+// (zero and mean ablation); the dictionary; every neuron in a table; neuron cards (label, scores, top and random
+// examples shaded by true and simulated activation on one scale, like OpenAI's neuron viewer); the pipeline YAML.
+// For a sweep: the tradeoff curve and table, then each point's report.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusFromBundle, type CorpusMeta } from '../data/corpus';
 import { activationsOnSplit, selectSentences, type LayerActivations } from '../interp/records';
+import type { UnitScore } from '../interp/scoring';
 import { readLabels, readSimulations } from '../llm/artifacts';
-import { SIMULATION_MAX } from '../llm/types';
+import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactStore } from '../store/artifacts';
 import type { LayerReport, PipelineReport, SweepReport } from '../workflows/pipeline';
-import { sweepRows } from './text';
+import type { PipelineReportV1 } from '../workflows/pipeline-v1';
+import { currentReport, meanAndSpread, sweepRows, withInterval } from './text';
 import { bars, histogram, tradeoff } from './svg';
 
 const LEGIBLE = '#2f7d4f';
+const LEGIBLE_BEFORE = '#9cc9ad';
 const FREE = '#b0623a';
+const FREE_BEFORE = '#e3b79f';
+const RANDOM = '#8a8fa0';
 const BEFORE = '#9aa8bf';
 const AFTER = '#3060c0';
+const CONTROL = '#c09a30';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 /** A number cell that carries its exact value, so the figures can be checked against the run's results. */
 const num = (v: number, digits = 3, key = '') => `<td class="num" data-value="${v}"${key ? ` data-key="${key}"` : ''}>${Number.isNaN(v) ? '—' : v.toFixed(digits)}</td>`;
+/** A figure with its 95% interval in one cell (the exact value in data-value). */
+const est = (e: Estimate | undefined, key = '', sign = false) =>
+  e ? `<td class="num" data-value="${e.value}"${key ? ` data-key="${key}"` : ''}>${esc(withInterval(e, 3, sign))}</td>` : '<td class="num">—</td>';
 
 export interface WrittenReport {
   html: string;
@@ -29,18 +40,19 @@ export interface WrittenReport {
 }
 
 /** Writes the report of a finished run or sweep into `dir` (index.html and one SVG per chart). */
-export function writeReport(dir: string, workflowId: string, result: PipelineReport | SweepReport, store: ArtifactStore): WrittenReport {
+export function writeReport(dir: string, workflowId: string, result: PipelineReport | PipelineReportV1 | SweepReport, store: ArtifactStore, pipelineYaml?: string): WrittenReport {
   mkdirSync(dir, { recursive: true });
   const charts: [string, string][] = [];
   const chart = (name: string, svg: string) => {
     charts.push([`${name}.svg`, svg]);
     return `<figure>${svg}</figure>`;
   };
-  const body = 'points' in result ? sweepSection(result, chart, store) : runSection(result, chart, store, '');
+  const body = 'points' in result ? sweepSection(result, chart, store) : runSection(currentReport(result, workflowId), chart, store, '');
   const title = 'points' in result ? `Legible sweep ${result.pipeline}` : `Legible run ${result.pipeline}`;
+  const yaml = pipelineYaml ? `<section><h2>Pipeline</h2><pre class="yaml">${esc(pipelineYaml)}</pre></section>` : '';
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>
 <header><h1>${esc(title)}</h1><p class="meta">workflow <code>${esc(workflowId)}</code> · pipeline sha256 <code>${esc(result.pipelineHash.slice(0, 12))}</code></p></header>
-${body}
+${body}${yaml}
 </body></html>`;
   const index = join(dir, 'index.html');
   writeFileSync(index, html);
@@ -52,104 +64,190 @@ type Chart = (name: string, svg: string) => string;
 
 function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): string {
   const rows = sweepRows(r);
+  const m = (xs: number[]) => meanAndSpread(xs).mean;
   const curve = chart(
     'sweep-tradeoff',
     tradeoff(
       'Tradeoff: task metric against legibility',
-      rows.filter((x) => !Number.isNaN(x.legibleAfter)).map((x) => ({ x: x.legibleAfter, y: x.perplexity, label: x.settings })),
-      'mean legible-neuron score after alignment',
+      rows.filter((x) => !x.legibleAfter.some(Number.isNaN)).map((x) => ({ x: m(x.legibleAfter), y: m(x.perplexity), label: x.settings })),
+      'mean legible-neuron score after alignment (all tokens)',
       'held-out perplexity (final model)',
     ),
   );
-  const table = `<table class="sweep"><thead><tr><th>setting</th><th>legible score before</th><th>after</th><th>free score after</th><th>perplexity</th><th>base perplexity</th></tr></thead><tbody>${rows
-    .map((x, i) => `<tr data-point="${i}"><td>${esc(x.settings)}</td>${num(x.legibleBefore, 3, 'legibleBefore')}${num(x.legibleAfter, 3, 'legibleAfter')}${num(x.freeAfter, 3, 'freeAfter')}${num(x.perplexity, 1, 'perplexity')}${num(x.basePerplexity, 1, 'basePerplexity')}</tr>`)
+  const spread = (xs: number[], digits = 3) => (xs.length > 1 && !xs.some(Number.isNaN) ? ` ± ${meanAndSpread(xs).sd.toFixed(digits)}` : '');
+  const cell = (xs: number[], key: string, digits = 3) =>
+    `<td class="num" data-value="${m(xs)}" data-key="${key}">${xs.some(Number.isNaN) ? '—' : m(xs).toFixed(digits)}${spread(xs, digits)}</td>`;
+  const table = `<table class="sweep"><thead><tr><th>setting</th><th>seeds</th><th>legible score before</th><th>after</th><th>free score after</th><th>perplexity</th><th>control</th><th>base</th><th>final − control (nats)</th></tr></thead><tbody>${rows
+    .map(
+      (x, i) =>
+        `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}${x.vsControl.length === 1 ? est(x.vsControl[0], 'vsControl', true) : cell(x.vsControl.map((e) => e.value), 'vsControl')}</tr>`,
+    )
     .join('')}</tbody></table>`;
-  const points = r.points.map((p, i) => `<details><summary>Point ${i}: ${esc(rows[i]!.settings)} (<code>${esc(p.workflowId)}</code>)</summary>${runSection(p.report, chart, store, `point${i}-`)}</details>`).join('');
-  return `<section><h2>Tradeoff</h2><p>Each point is one run of the pipeline with the setting shown; scores are means over the layers that have legible (or free) neurons, and a setting without legible neurons has no point on the curve.</p>${curve}${table}</section>${points}`;
+  const points = r.points
+    .map((p, i) => `<details><summary>Point ${i}: ${esc(Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '))} (<code>${esc(p.workflowId)}</code>)</summary>${runSection(currentReport(p.report, p.workflowId), chart, store, `point${i}-`)}</details>`)
+    .join('');
+  return `<section><h2>Tradeoff</h2><p>One row per setting; with several seeds, the mean ± standard deviation over seeds. Scores are mean all-tokens correlations on the score text over the layers that have legible (or free) neurons; a setting without legible neurons has no point on the curve. Control: the same training schedule with no legible neurons. Final − control: held-out loss difference, paired over sentences (one seed: its 95% interval).</p>${curve}${table}</section>${points}`;
 }
+
+const EXPLAINED = `<p>Every score is the Pearson correlation between a neuron's true activations and the activations a simulator predicts from its label alone, on every token of the <em>score text</em>: held-out sentences that neither the labels nor the choice of legible neurons saw. A neuron's activation at a token is computed from the context window that ends at that token (the model then predicts the next word). <strong>Before</strong>: each neuron's own label, on the model before its layer was aligned. <strong>After</strong>: the label the neuron was aligned to (its own; in dictionary mode, its feature's), on the model after alignment and retraining, on the same tokens. Means over the group with a 95% interval (bootstrap over sentences and neurons); gain = after − before, paired. Task: held-out next-word loss in nats per token (perplexity = e<sup>loss</sup>) with 95% intervals over sentences; the <strong>matched control</strong> is the same training schedule with no legible neurons; differences are paired over the same sentences (negative: the constructed model predicts better).</p>`;
 
 function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefix: string): string {
   const corpus = corpusFromBundle(store.getBundle<CorpusMeta>(r.corpus.ref));
-  const table = `<table class="layers"><thead><tr><th>layer</th><th>legible</th><th>legible score before</th><th>after</th><th>free score before</th><th>after</th><th>perplexity before</th><th>after</th><th>accuracy before</th><th>after</th></tr></thead><tbody>${r.layers
+  const scores = `<table class="layers"><thead><tr><th>layer</th><th>legible</th><th>legible before</th><th>after</th><th>gain</th><th>free before</th><th>after</th></tr></thead><tbody>${r.layers
+    .map((l) => {
+      const some = l.legibleUnits.length > 0;
+      const free = l.legibleUnits.length < l.width;
+      return `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${l.legibleUnits.length}/${l.width} (${esc(l.legibleSelection)})</td>${some ? est(l.legible.before.allTokens, 'legibleBefore') : num(NaN, 3, 'legibleBefore')}${some ? est(l.legible.after.allTokens, 'legibleAfter') : num(NaN, 3, 'legibleAfter')}${some ? est(l.legible.after.gain, 'legibleGain', true) : num(NaN)}${free ? est(l.free.before.allTokens, 'freeBefore') : num(NaN, 3, 'freeBefore')}${free ? est(l.free.after.allTokens, 'freeAfter') : num(NaN, 3, 'freeAfter')}</tr>`;
+    })
+    .join('')}</tbody></table>`;
+  const other = `<table class="other"><thead><tr><th>layer</th><th>group</th><th>top-and-random before</th><th>after</th><th>random-only before</th><th>after</th><th>constant on random (before / after)</th></tr></thead><tbody>${r.layers
+    .flatMap((l) =>
+      (['legible', 'free'] as const)
+        .filter((g) => l[g].before.units > 0)
+        .map((g) => `<tr><td>${esc(l.layer)}</td><td>${g}</td>${est(l[g].before.topAndRandom)}${est(l[g].after.topAndRandom)}${est(l[g].before.randomOnly)}${est(l[g].after.randomOnly)}<td class="num">${l[g].before.constantOnRandom} / ${l[g].after.constantOnRandom} of ${l[g].before.units}</td></tr>`),
+    )
+    .join('')}</tbody></table>`;
+  const tasks = `<table class="task"><thead><tr><th>layer</th><th>constructed before</th><th>after</th><th>matched control</th><th>after − control</th><th>after − base</th><th>training steps (constructed / control)</th></tr></thead><tbody>${r.layers
     .map(
       (l) =>
-        `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${l.legibleUnits.length}/${l.width}</td>${num(l.legibleUnits.length > 0 ? l.legibleBefore : NaN, 3, 'legibleBefore')}${num(l.legibleUnits.length > 0 ? l.legibleAfter : NaN, 3, 'legibleAfter')}${num(l.legibleUnits.length < l.width ? l.freeBefore : NaN, 3, 'freeBefore')}${num(l.legibleUnits.length < l.width ? l.freeAfter : NaN, 3, 'freeAfter')}${num(l.taskBefore.perplexity, 1, 'perplexityBefore')}${num(l.taskAfter.perplexity, 1, 'perplexityAfter')}${num(l.taskBefore.accuracy, 3, 'accuracyBefore')}${num(l.taskAfter.accuracy, 3, 'accuracyAfter')}</tr>`,
+        `<tr data-layer-task="${esc(l.layer)}"><td>${esc(l.layer)}</td>${est(taskLoss(l.task.before), 'lossBefore')}${est(taskLoss(l.task.after), 'lossAfter')}${est(taskLoss(l.task.control), 'lossControl')}${est(l.task.vsControl, 'vsControl', true)}${est(l.task.vsBase, 'vsBase', true)}<td class="num">${l.trainingSteps.constructed} / ${l.trainingSteps.control}</td></tr>`,
     )
     .join('')}</tbody></table>`;
   const names = r.layers.map((l) => l.layer);
   const task = chart(
     `${prefix}task-metric`,
-    bars('Held-out perplexity before and after each layer', names, [
-      { name: 'before', color: BEFORE, values: r.layers.map((l) => l.taskBefore.perplexity) },
-      { name: 'after', color: AFTER, values: r.layers.map((l) => l.taskAfter.perplexity) },
+    bars('Held-out perplexity per layer', names, [
+      { name: 'constructed, before', color: BEFORE, values: r.layers.map((l) => l.task.before.perplexity) },
+      { name: 'constructed, after', color: AFTER, values: r.layers.map((l) => l.task.after.perplexity) },
+      { name: 'matched control', color: CONTROL, values: r.layers.map((l) => l.task.control.perplexity) },
     ], 'perplexity'),
   );
   const ablated = r.layers.filter((l) => l.ablation);
   const dependence = ablated.length
     ? chart(
         `${prefix}dependence`,
-        bars('Loss increase with a group of neurons held at zero', ablated.map((l) => l.layer), [
-          { name: 'legible neurons ablated', color: LEGIBLE, values: ablated.map((l) => l.ablation!.lossWithoutLegible - l.ablation!.loss) },
-          { name: 'free neurons ablated', color: FREE, values: ablated.map((l) => l.ablation!.lossWithoutFree - l.ablation!.loss) },
-        ], 'held-out loss increase (nats)'),
+        bars('Loss increase per neuron held at its mean', ablated.map((l) => l.layer), [
+          { name: 'legible', color: LEGIBLE, values: ablated.map((l) => perNeuron(l.ablation!.legible.mean.value, l.ablation!.legible.units)) },
+          { name: 'free', color: FREE, values: ablated.map((l) => perNeuron(l.ablation!.free.mean.value, l.ablation!.free.units)) },
+          { name: 'random subsets', color: RANDOM, values: ablated.map((l) => perNeuron(l.ablation!.random.mean.value, l.ablation!.random.units)) },
+        ], 'held-out loss increase per neuron (nats)'),
       )
+    : '';
+  const ablation = ablated.length
+    ? `<table class="ablation"><thead><tr><th>layer</th><th>clean loss</th><th>group</th><th>neurons</th><th>zero-ablated</th><th>mean-ablated</th></tr></thead><tbody>${ablated
+        .flatMap((l) =>
+          (['legible', 'free', 'random'] as const).map((g) => {
+            const a = l.ablation![g];
+            return `<tr><td>${esc(l.layer)}</td>${est(l.ablation!.cleanLoss)}<td>${g}</td><td class="num">${a.units}</td>${a.units ? est(a.zero, `${g}Zero`, true) : num(NaN)}${a.units ? est(a.mean, `${g}Mean`, true) : num(NaN)}</tr>`;
+          }),
+        )
+        .join('')}</tbody></table><p class="meta">Held-out loss increase (nats per token, 95% interval over sentences) of the final model when a group of the layer's neurons is held at zero, or each at its mean activation on the held-out text. ReLU neurons are never negative, so zeroing moves dense neurons further from their usual values than sparse ones: mean ablation is the fairer comparison. Random: the mean over 5 random subsets of the legible group's size.</p>`
     : '';
   const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
   return `<section><h2>Per layer</h2>
-<p>${r.corpus.sentences} sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out); base model perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
-${table}<div class="charts">${task}${dependence}</div></section>${layers}`;
+<p>${r.corpus.sentences} distinct sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out; score text ${r.corpus.scoreTokens} tokens); seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
+${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<h3>Top-and-random and random-only</h3><p class="meta">Each neuron's top-activating and random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
 }
+
+const taskLoss = (m: { loss: number; ci95: { loss: [number, number] } }): Estimate => ({ value: m.loss, ci95: m.ci95.loss });
+const perNeuron = (x: number, units: number) => (units === 0 ? 0 : x / units);
 
 function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle>, chart: Chart, store: ArtifactStore, prefix: string): string {
   const legible = new Set(l.legibleUnits);
-  const pick = (scores: typeof l.scoresAfter, isLegible: boolean) => scores.filter((s) => legible.has(s.unit) === isLegible).map((s) => s.topAndRandom);
+  const pick = (scores: UnitScore[], isLegible: boolean) => scores.filter((s) => legible.has(s.unit) === isLegible).map((s) => s.allTokens);
   const hist = chart(
     `${prefix}${l.layer}-scores`,
-    histogram(`${l.layer}: explanation scores before and after alignment`, [
-      { name: 'legible, before', color: BEFORE, values: pick(l.scoresBefore, true) },
-      { name: 'legible, after', color: LEGIBLE, values: pick(l.scoresAfter, true) },
-      { name: 'free, after', color: FREE, values: pick(l.scoresAfter, false) },
-    ]),
+    histogram(
+      `${l.layer}: explanation scores before and after alignment`,
+      [
+        { name: 'legible, before', color: LEGIBLE_BEFORE, values: pick(l.scoresBefore, true) },
+        { name: 'legible, after', color: LEGIBLE, values: pick(l.scoresAfter, true) },
+        { name: 'free, before', color: FREE_BEFORE, values: pick(l.scoresBefore, false) },
+        { name: 'free, after', color: FREE, values: pick(l.scoresAfter, false) },
+      ],
+      'explanation score (all tokens of the score text)',
+    ),
   );
   const b = store.getBundle<{ width: number }>(l.recordsAfter);
   const truth = activationsOnSplit(corpus, 'score', b.meta.width, b.arrays.activations as Float32Array);
-  const labels = readLabels(store, l.labels);
+  const before = store.getBundle<{ width: number }>(l.recordsBefore);
+  const chooseFrom = activationsOnSplit(corpus, 'score', before.meta.width, before.arrays.activations as Float32Array);
+  const ownLabels = readLabels(store, l.labels);
+  const alignedLabels = readLabels(store, l.alignedLabels);
   const simulated = readSimulations(store, l.simulations, truth.words.length);
-  const before = new Map(l.scoresBefore.map((s) => [s.unit, s.topAndRandom]));
-  const after = new Map(l.scoresAfter.map((s) => [s.unit, s.topAndRandom]));
-  const free = l.scoresAfter.filter((s) => !legible.has(s.unit)).sort((x, y) => y.topAndRandom - x.topAndRandom).slice(0, 4).map((s) => s.unit);
+  const scoreBefore = new Map(l.scoresBefore.map((s) => [s.unit, s]));
+  const scoreAfter = new Map(l.scoresAfter.map((s) => [s.unit, s]));
+  const feature = new Map((l.dictionary?.assignments ?? []).map((a) => [a.neuron, a]));
+  const units = Array.from({ length: l.width }, (_, u) => u);
+  const neuronTable = `<table class="neurons"><thead><tr><th>neuron</th><th>group</th><th>own label</th>${l.dictionary ? '<th>feature (score)</th><th>feature label</th>' : ''}<th>score before</th><th>after</th><th>top-and-random before</th><th>after</th></tr></thead><tbody>${units
+    .map((u) => {
+      const f = feature.get(u);
+      const dict = l.dictionary ? (f ? `<td>#${f.feature} (${f.featureScore.toFixed(3)}; r ${f.correlation.toFixed(2)})</td><td>${esc(alignedLabels.get(u) ?? '')}</td>` : '<td>—</td><td>—</td>') : '';
+      return `<tr data-unit="${u}"><td>${u}</td><td>${legible.has(u) ? 'legible' : 'free'}</td><td>${esc(ownLabels.get(u) ?? '(no label)')}</td>${dict}${num(scoreBefore.get(u)?.allTokens ?? NaN, 3, 'before')}${num(scoreAfter.get(u)?.allTokens ?? NaN, 3, 'after')}${num(scoreBefore.get(u)?.topAndRandom ?? NaN)}${num(scoreAfter.get(u)?.topAndRandom ?? NaN)}</tr>`;
+    })
+    .join('')}</tbody></table>`;
+  const dictionary = l.dictionary ? dictionarySection(l) : '';
+  const free = l.scoresAfter.filter((s) => !legible.has(s.unit)).sort((x, y) => y.allTokens - x.allTokens).slice(0, 4).map((s) => s.unit);
   const cards = [...l.legibleUnits, ...free]
-    .map((u) => neuronCard(l.layer, u, legible.has(u), labels.get(u) ?? '(no label)', before.get(u) ?? 0, after.get(u) ?? 0, truth, simulated.get(u)))
+    .map((u) => neuronCard(l.layer, u, legible.has(u), alignedLabels.get(u) ?? '(no label)', scoreBefore.get(u)?.allTokens ?? NaN, scoreAfter.get(u)?.allTokens ?? NaN, truth, chooseFrom, simulated.get(u)))
     .join('');
-  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div><h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones. Each token is shaded by its true activation (top bar) and by the activation simulated from the label alone (bottom bar), on held-out sentences.</p><div class="cards">${cards}</div></section>`;
+  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div>${dictionary}<h3>Every neuron</h3><p class="meta">Scores on all tokens of the score text; before with the neuron's own label, after with the label it was aligned to.</p>${neuronTable}<h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones, on held-out score sentences (top-activating and random, as chosen before alignment), with the final model's activations. Each token is shaded by its true activation (top bar) and by the activation simulated from the label (bottom bar), both on the neuron's scale: the simulation is mapped to activations by a least-squares line over the score text, and both bars are divided by the neuron's largest true activation there.</p><div class="cards">${cards}</div></section>`;
 }
 
-function neuronCard(layer: string, unit: number, isLegible: boolean, label: string, before: number, after: number, truth: LayerActivations, sim: Float32Array | undefined): string {
-  const chosen = selectSentences(truth, unit, 3, 2, unit + 1);
-  let max = 0;
-  for (let k = unit; k < truth.activations.length; k += truth.width) max = Math.max(max, truth.activations[k]!);
+function dictionarySection(l: LayerReport): string {
+  const d = l.dictionary!;
+  const rows = d.assignments
+    .map((a) => `<tr><td>#${a.feature}</td><td>${a.neuron}</td>${num(a.featureScore)}${num(a.correlation, 2)}</tr>`)
+    .join('');
+  return `<h3>Dictionary</h3><p>${d.features} features (${d.liveFeatures} live, ${(100 * d.deadFraction).toFixed(0)}% dead); variance explained ${d.fractionOfVarianceExplained.toFixed(3)}; mean L0 ${d.meanL0.toFixed(2)}. Mean all-tokens score on the selection text of every feature (a dead one counts 0): ${d.meanFeatureScore.toFixed(3)}; of every neuron with its own label: ${d.meanNeuronScore.toFixed(3)}. ${d.assignments.length} features were given one each to a neuron by an optimal matching (Hungarian algorithm) on their activations' correlation on held-out text, none below ${d.minCorrelation}. Before alignment the legible neurons score ${esc(withInterval(l.legible.before.allTokens))} with their own labels and ${esc(withInterval(d.legibleBeforeWithFeatureLabels.allTokens))} with their features' labels (score text).</p><table class="dictionary"><thead><tr><th>feature</th><th>neuron</th><th>feature score</th><th>correlation</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function neuronCard(layer: string, unit: number, isLegible: boolean, label: string, before: number, after: number, truth: LayerActivations, chooseFrom: LayerActivations, sim: Float32Array | undefined): string {
+  const chosen = selectSentences(chooseFrom, unit, 3, 2, unit + 1);
+  const n = truth.words.length;
+  const actual = Float64Array.from({ length: n }, (_, k) => truth.activations[k * truth.width + unit]!);
+  // The simulation on the neuron's own scale: the least-squares line of true on simulated activations.
+  let mapped = new Float64Array(n);
+  if (sim) {
+    let ms = 0, ma = 0;
+    for (let k = 0; k < n; k++) {
+      ms += sim[k]!;
+      ma += actual[k]!;
+    }
+    ms /= n;
+    ma /= n;
+    let cov = 0, vs = 0;
+    for (let k = 0; k < n; k++) {
+      cov += (sim[k]! - ms) * (actual[k]! - ma);
+      vs += (sim[k]! - ms) ** 2;
+    }
+    const slope = vs > 0 ? cov / vs : 0;
+    mapped = Float64Array.from({ length: n }, (_, k) => ma + slope * (sim[k]! - ms));
+  }
+  const max = Math.max(1e-9, ...actual);
   const sentenceHtml = (s: number) => {
     const tokens: string[] = [];
     for (let k = truth.starts[s]!; k < truth.starts[s + 1]!; k++) {
-      const a = truth.activations[k * truth.width + unit]!;
-      const t = max > 0 ? Math.max(0, a) / max : 0;
-      const v = sim ? sim[k]! / SIMULATION_MAX : 0;
+      const a = actual[k]!;
+      const t = Math.min(1, Math.max(0, a) / max);
+      const v = sim ? Math.min(1, Math.max(0, mapped[k]!) / max) : 0;
       tokens.push(
-        `<span class="tok" title="true ${a.toFixed(2)} · simulated ${sim ? sim[k]!.toFixed(1) : '-'}"><span class="w">${esc(truth.words[k]!)}</span><span class="t" style="opacity:${t.toFixed(2)}"></span><span class="s" style="opacity:${v.toFixed(2)}"></span></span>`,
+        `<span class="tok" title="true ${a.toFixed(2)} · simulated ${sim ? `${sim[k]!.toFixed(1)}/10 → ${mapped[k]!.toFixed(2)}` : '-'}"><span class="w">${esc(truth.words[k]!)}</span><span class="t" style="opacity:${t.toFixed(2)}"></span><span class="s" style="opacity:${v.toFixed(2)}"></span></span>`,
       );
     }
     return `<p class="sent">${tokens.join(' ')}</p>`;
   };
   return `<article class="card ${isLegible ? 'legible' : 'free'}" data-unit="${unit}"><h4>${esc(layer)} #${unit} <span class="tag">${isLegible ? 'legible' : 'free'}</span></h4>
-<p class="label">${esc(label)}</p><p class="meta">score ${before.toFixed(3)} → ${after.toFixed(3)}</p>
+<p class="label">${esc(label)}</p><p class="meta">all-tokens score ${before.toFixed(3)} → ${after.toFixed(3)} · largest true activation ${max.toFixed(2)}</p>
 <h5>Top-activating</h5>${chosen.top.map(sentenceHtml).join('')}<h5>Random</h5>${chosen.random.map(sentenceHtml).join('')}</article>`;
 }
 
 const CSS = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:16px 24px;color:#1d2430;background:#fbfbfd}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde2ea}h3{font-size:15px}
-.meta{color:#5a6473;font-size:12px}code{font-size:12px}
+.meta{color:#5a6473;font-size:12px}code{font-size:12px}pre.yaml{background:#fff;border:1px solid #e4e8ee;padding:8px 12px;font-size:12px;overflow:auto}
 table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:4px 10px;border-bottom:1px solid #e4e8ee;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.neurons td{font-size:12px;padding:2px 8px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;background:#fff;border:1px solid #e4e8ee;border-radius:6px;padding:6px}
 .chart .title{font-size:13px;font-weight:600}.chart .axis{font-size:11px;fill:#5a6473}.chart .tick{font-size:10px;fill:#5a6473}.chart .frame{stroke:#8a94a3}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}

@@ -53,7 +53,7 @@ function legend(series: { name: string; color: string }[]): string {
 }
 
 /** Overlaid histograms of values in [lo, hi] (explanation scores: -1 to 1 by default). */
-export function histogram(title: string, series: Series[], lo = -0.2, hi = 1, bins = 12): string {
+export function histogram(title: string, series: Series[], xLabel: string, lo = -0.2, hi = 1, bins = 12): string {
   const width = (hi - lo) / bins;
   const counts = series.map((s) => {
     const c = new Array<number>(bins).fill(0);
@@ -66,7 +66,7 @@ export function histogram(title: string, series: Series[], lo = -0.2, hi = 1, bi
   const bars = counts
     .flatMap((c, si) => c.map((n, b) => (n === 0 ? '' : `<rect x="${sx(lo + b * width) + si * barW}" y="${sy(n)}" width="${barW - 1}" height="${sy(0) - sy(n)}" fill="${series[si]!.color}"><title>${esc(series[si]!.name)}: ${n}</title></rect>`)))
     .join('');
-  return frame(title, grid + bars + legend(series), 'explanation score (top-and-random correlation)', 'neurons');
+  return frame(title, grid + bars + legend(series), xLabel, 'neurons');
 }
 
 /** Grouped bars: one group per category, one bar per series. */

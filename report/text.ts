@@ -1,33 +1,92 @@
-// The text report of a finished run or sweep, as `legible run` prints it: per layer, the explanation scores of legible and
-// free neurons before and after, the task metric before and after (the legibility tax), and the backend.
-import type { PipelineReport, SweepReport } from '../workflows/pipeline';
+// The text report of a finished run or sweep, as `legible run` prints it. Every figure is named with the text it is
+// measured on and what it is compared with, and carries its 95% interval: explanation scores of the legible and free
+// neurons before and after alignment (on the same tokens), the task metric against the matched control and the
+// base model, and what the final model loses when a group of neurons is held at zero or at its mean.
+import type { Estimate } from '../stats/bootstrap';
+import { REPORT_VERSION, type LayerReport, type PipelineReport, type SweepReport } from '../workflows/pipeline';
+import type { PipelineReportV1 } from '../workflows/pipeline-v1';
 
-export function formatReport(r: PipelineReport): string {
-  const f3 = (x: number) => x.toFixed(3);
-  const header = ['layer', 'legible', 'legible score before', 'after', 'free score before', 'after', 'perplexity before', 'after', 'accuracy before', 'after'];
-  const rows = r.layers.map((l) => [
-    l.layer,
-    `${l.legibleUnits.length}/${l.width}`,
-    l.legibleUnits.length > 0 ? f3(l.legibleBefore) : '—',
-    l.legibleUnits.length > 0 ? f3(l.legibleAfter) : '—',
-    l.legibleUnits.length < l.width ? f3(l.freeBefore) : '—',
-    l.legibleUnits.length < l.width ? f3(l.freeAfter) : '—',
-    l.taskBefore.perplexity.toFixed(1),
-    l.taskAfter.perplexity.toFixed(1),
-    f3(l.taskBefore.accuracy),
-    f3(l.taskAfter.accuracy),
-  ]);
+/** The report of a run, or a clear error for one recorded by an earlier version (whose figures mean other things). */
+export function currentReport(r: PipelineReport | PipelineReportV1, workflowId = 'this run'): PipelineReport {
+  if ('version' in r && r.version === REPORT_VERSION) return r;
+  throw new Error(
+    `${workflowId} was recorded by an earlier version of Legible, whose scores were not measured on fixed text and had no matched control or intervals; its figures are not comparable with today's. Run the pipeline again to get a report.`,
+  );
+}
+
+const f3 = (x: number) => (Number.isNaN(x) ? '—' : x.toFixed(3));
+const signed = (x: number, digits = 3) => (Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(digits)}`);
+/** A figure with its 95% interval: `0.344 [0.301, 0.387]`; signed for differences. */
+export function withInterval(e: Estimate, digits = 3, sign = false): string {
+  if (Number.isNaN(e.value)) return '—';
+  const f = (x: number) => (sign ? signed(x, digits) : x.toFixed(digits));
+  return `${f(e.value)} [${f(e.ci95[0])}, ${f(e.ci95[1])}]`;
+}
+
+/** Rows of cells as a plain-text table: first column left-aligned, the others right-aligned. */
+export function textTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+const hasLegible = (l: LayerReport) => l.legibleUnits.length > 0;
+const hasFree = (l: LayerReport) => l.legibleUnits.length < l.width;
+
+export function formatReport(r: PipelineReport): string {
+  const loss = (m: { loss: number; ci95: { loss: [number, number] }; perplexity: number }) => `${withInterval({ value: m.loss, ci95: m.ci95.loss })} (ppl ${m.perplexity.toFixed(1)})`;
   return [
-    `pipeline ${r.pipeline} (sha256 ${r.pipelineHash.slice(0, 12)})`,
-    `corpus: ${r.corpus.sentences} sentences, ${r.corpus.tokens} tokens (train ${r.corpus.trainTokens}, held out ${r.corpus.heldOutTokens}), vocabulary ${r.corpus.vocabularySize}`,
-    `base model: held-out perplexity ${r.base.perplexity.toFixed(1)}, accuracy ${f3(r.base.accuracy)}`,
-    'scores: mean top-and-random correlation of simulated and true activations on held-out text',
+    `pipeline ${r.pipeline} (sha256 ${r.pipelineHash.slice(0, 12)}), seed ${r.seed}`,
+    `corpus: ${r.corpus.sentences} distinct sentences, ${r.corpus.tokens} tokens (train ${r.corpus.trainTokens}, held out ${r.corpus.heldOutTokens}, of which the score text ${r.corpus.scoreTokens}), vocabulary ${r.corpus.vocabularySize}`,
+    `base model: held-out loss ${loss(r.base)}, accuracy ${withInterval({ value: r.base.accuracy, ci95: r.base.ci95.accuracy })}`,
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    'Explanation scores: correlation of a neuron\'s true activations with those simulated from its label, on every',
+    'token of the score text (held-out sentences that neither the labels nor the choice of legible neurons saw).',
+    'A neuron\'s activation at a token is computed from the context window ending at that token (it predicts the next).',
+    'Before: each neuron\'s own label, on the model before its layer was aligned. After: the label it was aligned to,',
+    'on the model after alignment and retraining, on the same tokens. Means over the group [95% interval over',
+    'sentences and neurons]; gain = after − before, paired.',
+    ...textTable(
+      ['layer', 'legible', 'legible before', 'after', 'gain', 'free before', 'after'],
+      r.layers.map((l) => [
+        l.layer,
+        `${l.legibleUnits.length}/${l.width} ${l.legibleSelection}`,
+        hasLegible(l) ? withInterval(l.legible.before.allTokens) : '—',
+        hasLegible(l) ? withInterval(l.legible.after.allTokens) : '—',
+        hasLegible(l) && l.legible.after.gain ? withInterval(l.legible.after.gain, 3, true) : '—',
+        hasFree(l) ? withInterval(l.free.before.allTokens) : '—',
+        hasFree(l) ? withInterval(l.free.after.allTokens) : '—',
+      ]),
+    ),
+    '',
+    `Top-and-random and random-only scores (each neuron's top-activating and random score sentences, chosen before`,
+    'alignment and reused after; mean [95% interval over neurons]); "constant" counts neurons whose simulation is',
+    'constant on their random sentences, so that their random-only score is 0 by definition:',
+    ...textTable(
+      ['layer', 'group', 'top-and-random before', 'after', 'random-only before', 'after', 'constant before/after'],
+      r.layers.flatMap((l) =>
+        (['legible', 'free'] as const)
+          .filter((g) => l[g].before.units > 0)
+          .map((g) => [
+            l.layer,
+            g,
+            withInterval(l[g].before.topAndRandom),
+            withInterval(l[g].after.topAndRandom),
+            withInterval(l[g].before.randomOnly),
+            withInterval(l[g].after.randomOnly),
+            `${l[g].before.constantOnRandom}/${l[g].after.constantOnRandom} of ${l[g].before.units}`,
+          ]),
+      ),
+    ),
+    '',
+    'Task: held-out next-word loss (nats per token) [95% interval over sentences] and perplexity. Constructed: the',
+    'model being made legible, before and after the layer. Control: the same training schedule with no legible',
+    'neurons. Differences are paired over the same sentences; negative = the constructed model predicts better.',
+    ...textTable(
+      ['layer', 'constructed before', 'after', 'matched control', 'after − control', 'after − base'],
+      r.layers.map((l) => [l.layer, loss(l.task.before), loss(l.task.after), loss(l.task.control), withInterval(l.task.vsControl, 3, true), withInterval(l.task.vsBase, 3, true)]),
+    ),
+    `training steps (alignment + retraining, constructed / control): ${r.layers.map((l) => `${l.layer} ${l.trainingSteps.constructed} / ${l.trainingSteps.control}`).join(', ')}`,
     ...dictionaryLines(r),
     ...ablationLines(r),
     '',
@@ -43,10 +102,16 @@ function dictionaryLines(r: PipelineReport): string[] {
   if (layers.length === 0) return [];
   return [
     '',
-    'dictionary learning (feature and neuron scores on the selection text):',
+    'Dictionary learning (all-tokens scores on the selection text; every feature counts, a dead one as 0):',
     ...layers.map((l) => {
       const d = l.dictionary!;
-      return `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}, mean L0 ${d.meanL0.toFixed(2)}; mean feature score ${d.meanFeatureScore.toFixed(3)} vs neuron score ${d.meanNeuronScore.toFixed(3)}`;
+      const corr = d.assignments.map((a) => a.correlation);
+      return [
+        `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}, mean L0 ${d.meanL0.toFixed(2)}`,
+        `    mean feature score ${f3(d.meanFeatureScore)} vs mean neuron score ${f3(d.meanNeuronScore)} (own labels)`,
+        `    ${d.assignments.length} features assigned one-to-one to neurons (optimal matching, correlation on held-out text ≥ ${d.minCorrelation}${corr.length ? `: ${Math.min(...corr).toFixed(2)} to ${Math.max(...corr).toFixed(2)}` : ''})`,
+        `    legible neurons before alignment: own labels ${withInterval(l.legible.before.allTokens)}, their features' labels ${withInterval(d.legibleBeforeWithFeatureLabels.allTokens)} (score text)`,
+      ].join('\n');
     }),
   ];
 }
@@ -54,59 +119,90 @@ function dictionaryLines(r: PipelineReport): string[] {
 function ablationLines(r: PipelineReport): string[] {
   const layers = r.layers.filter((l) => l.ablation);
   if (layers.length === 0) return [];
+  const cell = (e: Estimate, units: number) => (units === 0 ? '—' : `${withInterval(e, 3, true)} (${signed(e.value / units, 4)}/neuron)`);
   return [
     '',
-    'dependence of the final model (held-out loss increase with a group of neurons held at zero):',
-    ...layers.map((l) => {
-      const a = l.ablation!;
-      return `  ${l.layer}: without its ${l.legibleUnits.length} legible neurons +${(a.lossWithoutLegible - a.loss).toFixed(3)}, without its ${l.width - l.legibleUnits.length} free neurons +${(a.lossWithoutFree - a.loss).toFixed(3)} (loss ${a.loss.toFixed(3)})`;
-    }),
+    'Dependence of the final model: held-out loss increase (nats per token) [95% interval over sentences] when a',
+    'group of the layer\'s neurons is held at zero, or at each neuron\'s mean activation on the held-out text; per',
+    'neuron in parentheses. Random: the mean over 5 random subsets of the legible group\'s size.',
+    ...textTable(
+      ['layer', 'clean loss', 'group', 'neurons', 'zero-ablated', 'mean-ablated'],
+      layers.flatMap((l) => {
+        const a = l.ablation!;
+        return (['legible', 'free', 'random'] as const).map((g) => [l.layer, withInterval(a.cleanLoss), g, String(a[g].units), cell(a[g].zero, a[g].units), cell(a[g].mean, a[g].units)]);
+      }),
+    ),
   ];
 }
 
-/** A sweep's points: settings, mean legible score before and after, free score, final perplexity and its change. */
-/**
- * A sweep's points: mean scores over the layers that have legible (or free) neurons, NaN where none has any, and
- * the final model's perplexity.
- */
-export function sweepRows(r: SweepReport): { settings: string; legibleBefore: number; legibleAfter: number; freeAfter: number; perplexity: number; basePerplexity: number }[] {
+export interface SweepRow {
+  /** The point's settings without the seed. */
+  settings: string;
+  seeds: number[];
+  /** Means over the layers that have legible (or free) neurons, per seed: all-tokens scores; NaN where none has any. */
+  legibleBefore: number[];
+  legibleAfter: number[];
+  freeAfter: number[];
+  /** Per seed: the final model's held-out perplexity, the matched control's and the base model's. */
+  perplexity: number[];
+  controlPerplexity: number[];
+  basePerplexity: number[];
+  /** Per seed: the final model's held-out loss minus the control's (nats per token), with its interval. */
+  vsControl: Estimate[];
+}
+
+/** A sweep's points grouped by their settings other than the seed (one row per setting, one entry per seed). */
+export function sweepRows(r: SweepReport): SweepRow[] {
   const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
-  return r.points.map((p) => {
-    const layers = p.report.layers;
-    const final = layers.length > 0 ? layers[layers.length - 1]!.taskAfter : p.report.base;
-    return {
-      settings: Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '),
-      legibleBefore: mean(layers.filter((l) => l.legibleUnits.length > 0).map((l) => l.legibleBefore)),
-      legibleAfter: mean(layers.filter((l) => l.legibleUnits.length > 0).map((l) => l.legibleAfter)),
-      freeAfter: mean(layers.filter((l) => l.legibleUnits.length < l.width).map((l) => l.freeAfter)),
-      perplexity: final.perplexity,
-      basePerplexity: p.report.base.perplexity,
-    };
-  });
+  const rows = new Map<string, SweepRow>();
+  for (const [i, point] of r.points.entries()) {
+    const report = currentReport(point.report, point.workflowId);
+    const settings = Object.entries(point.settings)
+      .filter(([k]) => k !== 'seed')
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const row = rows.get(settings) ?? { settings, seeds: [], legibleBefore: [], legibleAfter: [], freeAfter: [], perplexity: [], controlPerplexity: [], basePerplexity: [], vsControl: [] };
+    const layers = report.layers;
+    const last = layers.at(-1);
+    row.seeds.push(point.settings.seed ?? report.seed ?? i);
+    row.legibleBefore.push(mean(layers.filter(hasLegible).map((l) => l.legible.before.allTokens.value)));
+    row.legibleAfter.push(mean(layers.filter(hasLegible).map((l) => l.legible.after.allTokens.value)));
+    row.freeAfter.push(mean(layers.filter(hasFree).map((l) => l.free.after.allTokens.value)));
+    row.perplexity.push(last ? last.task.after.perplexity : report.base.perplexity);
+    row.controlPerplexity.push(last ? last.task.control.perplexity : report.base.perplexity);
+    row.basePerplexity.push(report.base.perplexity);
+    row.vsControl.push(last ? last.task.vsControl : { value: 0, ci95: [0, 0] });
+    rows.set(settings, row);
+  }
+  return [...rows.values()];
+}
+
+/** Mean and sample standard deviation. */
+export function meanAndSpread(xs: number[]): { mean: number; sd: number } {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) * (b - m), 0) / (xs.length - 1)) : 0;
+  return { mean: m, sd };
 }
 
 export function formatSweep(r: SweepReport): string {
   const rows = sweepRows(r);
-  const header = ['setting', 'legible score before', 'after', 'free score after', 'perplexity', 'vs base'];
-  const cells = rows.map((x) => [
-    x.settings,
-    dash(x.legibleBefore),
-    dash(x.legibleAfter),
-    dash(x.freeAfter),
-    x.perplexity.toFixed(1),
-    `${x.perplexity >= x.basePerplexity ? '+' : ''}${(x.perplexity - x.basePerplexity).toFixed(1)}`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  const seeds = Math.max(...rows.map((x) => x.seeds.length));
+  const cell = (xs: number[], digits = 3) => {
+    if (xs.some(Number.isNaN)) return '—';
+    const { mean, sd } = meanAndSpread(xs);
+    return xs.length > 1 ? `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}` : mean.toFixed(digits);
+  };
+  const versus = (es: Estimate[]) => (es.length === 1 ? withInterval(es[0]!, 3, true) : `${signed(meanAndSpread(es.map((e) => e.value)).mean)} ± ${meanAndSpread(es.map((e) => e.value)).sd.toFixed(3)} (${es.filter((e) => e.ci95[1] < 0).length} below 0, ${es.filter((e) => e.ci95[0] > 0).length} above)`);
   return [
-    `sweep ${r.pipeline}: ${r.points.length} points (mean over layers; perplexity of the final model, and its change from the base model)`,
+    `sweep ${r.pipeline}: ${r.points.length} points${seeds > 1 ? `, ${rows.length} settings × up to ${seeds} seeds (mean ± standard deviation over seeds)` : ''}`,
+    'Scores: mean all-tokens correlation on the score text over the layers with legible (or free) neurons. Perplexity:',
+    'the final model, its matched control (same training, no legible neurons) and the base model, on held-out text.',
+    'final − control: held-out loss difference in nats per token, paired over sentences',
+    seeds > 1 ? '(per seed a 95% interval; counted where it lies wholly below or above 0).' : '[95% interval].',
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...cells.map(line),
+    ...textTable(
+      ['setting', 'seeds', 'legible before', 'after', 'free after', 'perplexity', 'control', 'base', 'final − control'],
+      rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versus(x.vsControl)]),
+    ),
   ].join('\n');
-}
-
-function dash(x: number): string {
-  return Number.isNaN(x) ? '—' : x.toFixed(3);
 }

@@ -14,6 +14,7 @@ import { startPipelineRun } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf } from '../temporal/runs';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport } from '../workflows/pipeline';
+import { currentReport } from '../report/text';
 import { freePort, startDevServer, type DevServer } from './helpers/dev-server';
 import { startFakeOpenAI, toyInterpreter, type FakeOpenAI } from './helpers/fake-openai';
 
@@ -43,7 +44,7 @@ function workerProcess(address: string, storeRoot: string): ChildProcess {
   });
 }
 
-const scoresOf = (r: PipelineReport) => r.layers.map((l) => [l.legibleBefore, l.legibleAfter, l.freeAfter, l.taskAfter.loss]);
+const scoresOf = (r: PipelineReport) => r.layers.map((l) => [l.legible.before.allTokens.value, l.legible.after.allTokens.value, l.free.after.allTokens.value, l.task.after.loss]);
 
 describe('durable runs', () => {
   let server: DevServer;
@@ -71,7 +72,7 @@ describe('durable runs', () => {
     // The reference: the same pipeline, uninterrupted, with a store of its own.
     const reference = await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: tmp('ref'), queuePrefix: 'ref' });
     inProcess.push(reference);
-    const ref = await (await startPipelineRun(client.connection, expandPlan(parsePipeline(text), text, 'ref'), text, { queuePrefix: 'ref', workflowId: 'durable-reference' })).handle.result();
+    const ref = currentReport(await (await startPipelineRun(client.connection, expandPlan(parsePipeline(text), text, 'ref'), text, { queuePrefix: 'ref', workflowId: 'durable-reference' })).handle.result());
 
     const store = tmp('killed');
     children.push(workerProcess(server.address, store));
@@ -86,7 +87,7 @@ describe('durable runs', () => {
     }
     children[0]!.kill('SIGKILL');
     children.push(workerProcess(server.address, store));
-    const report = await handle.result();
+    const report = currentReport(await handle.result());
 
     const events = (await handle.fetchHistory()).events ?? [];
     const training = stepsOf(events).find((s) => s.kind === 'trainBaseModel')!;
@@ -116,9 +117,9 @@ describe('durable runs', () => {
     await server.stop();
     await new Promise((r) => setTimeout(r, 1000));
     server = await startDevServer(db, port);
-    const report = await client.workflow.getHandle<typeof legiblePipeline>('restart-1').result();
+    const report = currentReport(await client.workflow.getHandle<typeof legiblePipeline>('restart-1').result());
     assert.equal(report.layers.length, 2);
-    assert.ok(report.layers.every((l) => l.legibleAfter > l.legibleBefore));
+    assert.ok(report.layers.every((l) => l.legible.after.allTokens.value > l.legible.before.allTokens.value));
   });
 
   it('a run that failed for good is resumed from its failed step; finished steps do not run again', async () => {

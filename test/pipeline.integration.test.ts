@@ -17,6 +17,7 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import type { PipelineReport } from '../workflows/pipeline';
+import { currentReport } from '../report/text';
 
 const PIPELINE = `
 name: itest
@@ -45,6 +46,7 @@ describe('a pipeline on the Temporal dev server', () => {
   let report: PipelineReport;
   let scheduled: { type: StepKind; queue: string; id: string }[];
   let completed: Map<string, { reused: boolean; alignLoss?: number }>;
+  let inputs: Map<string, ScoringInput>;
   const plan = expandPlan(parsePipeline(PIPELINE), PIPELINE, PREFIX);
 
   before(async () => {
@@ -54,7 +56,7 @@ describe('a pipeline on the Temporal dev server', () => {
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: cli }, searchAttributes: SEARCH_ATTRIBUTES } });
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-it-')), queuePrefix: PREFIX });
     const { handle } = await startPipelineRun(env.connection, plan, PIPELINE, { queuePrefix: PREFIX, workflowId: 'itest-1' });
-    report = await handle.result();
+    report = currentReport(await handle.result());
     const events = (await handle.fetchHistory()).events ?? [];
     scheduled = events
       .filter((e) => e.activityTaskScheduledEventAttributes)
@@ -63,6 +65,11 @@ describe('a pipeline on the Temporal dev server', () => {
         queue: e.activityTaskScheduledEventAttributes!.taskQueue!.name!,
         id: String(e.eventId),
       }));
+    inputs = new Map(
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes)
+        .map((e) => [String(e.eventId), decode(e.activityTaskScheduledEventAttributes!.input!) as unknown as ScoringInput]),
+    );
     completed = new Map(
       events
         .filter((e) => e.activityTaskCompletedEventAttributes)
@@ -82,7 +89,8 @@ describe('a pipeline on the Temporal dev server', () => {
       assert.equal(s.queue, `${PREFIX}-${tag}`, `${s.type} ran on ${s.queue}`);
     }
     const count = (kind: StepKind) => scheduled.filter((s) => s.type === kind).length;
-    const once = { prepareCorpus: 1, trainBaseModel: 1, evaluateTask: 3, recordActivations: 4, learnDictionary: 1, assignDictionaryFeatures: 1, alignLegibleNeurons: 2, retrainLayersAbove: 2 };
+    // Per layer: the constructed model and its matched control are aligned, retrained and evaluated.
+    const once = { prepareCorpus: 1, trainBaseModel: 1, evaluateTask: 5, recordActivations: 4, learnDictionary: 1, assignDictionaryFeatures: 1, alignLegibleNeurons: 4, retrainLayersAbove: 4, ablateNeurons: 2 };
     for (const [kind, n] of Object.entries(once)) assert.equal(count(kind as StepKind), n, kind);
     // 16 neurons in batches of 8: explain and simulate fan out, and the dictionary's features are explained too.
     assert.ok(count('explainNeurons') >= 5, `${count('explainNeurons')} explain activities`);
@@ -90,11 +98,28 @@ describe('a pipeline on the Temporal dev server', () => {
     assert.equal(completed.size, scheduled.length);
   });
 
-  it('raises the legible neurons\' explanation scores', () => {
+  it('raises the legible neurons\' explanation scores, measured on the same tokens before and after', () => {
+    assert.equal(report.layers[0]!.legibleUnits.length, 8);
     for (const l of report.layers) {
-      assert.equal(l.legibleUnits.length, 8, l.layer);
-      assert.ok(l.legibleAfter > l.legibleBefore, `${l.layer}: legible score ${l.legibleBefore} -> ${l.legibleAfter}`);
-      assert.ok(l.legibleAfter > l.freeAfter, `${l.layer}: legible ${l.legibleAfter} vs free ${l.freeAfter}`);
+      const [before, after] = [l.legible.before.allTokens, l.legible.after.allTokens];
+      assert.ok(after.value > before.value, `${l.layer}: legible score ${before.value} -> ${after.value}`);
+      assert.ok(l.legible.after.gain!.ci95[0] > 0, `${l.layer}: the gain's interval ${l.legible.after.gain!.ci95} lies above 0`);
+      assert.ok(after.value > l.free.after.allTokens.value, `${l.layer}: legible ${after.value} vs free ${l.free.after.allTokens.value}`);
+      assert.ok(before.ci95[0] <= before.value && before.value <= before.ci95[1], `${l.layer}: ${JSON.stringify(before)}`);
+      assert.deepEqual(l.scoresBefore.map((s) => s.unit), l.scoresAfter.map((s) => s.unit));
+    }
+  });
+
+  it('scores before and after on the very same tokens: the score text, with the sentences chosen before alignment', () => {
+    const scoring = scheduled.filter((s) => s.type === 'scoreExplanations').map((s) => inputs.get(s.id)!);
+    for (const l of report.layers) {
+      const after = scoring.find((i) => i.records.sha256 === l.recordsAfter.sha256)!;
+      assert.ok(after, `${l.layer}: the after-scoring step`);
+      // After alignment, each unit's top and random sentences are chosen from the activations before it.
+      assert.equal(after.sentencesFrom!.sha256, l.recordsBefore.sha256);
+      assert.equal(after.baseline!.records.sha256, l.recordsBefore.sha256);
+      const before = scoring.find((i) => i.records.sha256 === l.recordsBefore.sha256 && i.groups)!;
+      assert.ok(before && before.sentencesFrom === undefined, `${l.layer}: the before-scoring step chooses from its own records`);
     }
   });
 
@@ -105,6 +130,36 @@ describe('a pipeline on the Temporal dev server', () => {
     assert.ok(d.fractionOfVarianceExplained > 0.5 && d.meanL0 <= 2 + 1e-9, JSON.stringify(d));
     assert.deepEqual(d.assignments.map((a) => a.neuron).sort((a, b) => a - b), report.layers[1]!.legibleUnits);
     assert.ok(d.assignments.every((a, i) => i === 0 || a.featureScore <= d.assignments[i - 1]!.featureScore), 'best features first');
+    assert.ok(d.assignments.every((a) => a.correlation >= d.minCorrelation), 'no assignment below the minimum correlation');
+    assert.ok(new Set(d.assignments.map((a) => a.neuron)).size === d.assignments.length, 'one feature per neuron');
+  });
+
+  it('scores a legible neuron\'s "before" with its own label in dictionary mode, and "after" with its feature\'s', () => {
+    const h2 = report.layers[1]!;
+    const sha = (refs: { sha256: string }[]) => refs.map((r) => r.sha256).join();
+    assert.notEqual(sha(h2.alignedLabels), sha(h2.labels), 'the legible neurons carry their features\' labels');
+    // The simulations on the score text made from a given set of labels.
+    const simulatedFrom = (labels: { sha256: string }[]) =>
+      scheduled
+        .filter((s) => s.type === 'simulateNeurons' && inputs.get(s.id)!.split === 'score' && sha(inputs.get(s.id)!.labels!) === sha(labels))
+        .map((s) => (completed.get(s.id) as unknown as { simulation: { sha256: string } }).simulation);
+    const scoring = scheduled.filter((s) => s.type === 'scoreExplanations').map((s) => inputs.get(s.id)!);
+    const before = scoring.find((i) => i.records.sha256 === h2.recordsBefore.sha256 && i.groups?.free)!;
+    assert.equal(sha(before.simulations), sha(simulatedFrom(h2.labels)), '"before" scores the own labels\' simulations, and only those');
+    const after = scoring.find((i) => i.records.sha256 === h2.recordsAfter.sha256)!;
+    assert.equal(sha(after.simulations), sha([...simulatedFrom(h2.labels), ...simulatedFrom(h2.alignedLabels)]), '"after": the features\' labels take the legible neurons\' place');
+    assert.equal(h2.dictionary!.legibleBeforeWithFeatureLabels.units, h2.legibleUnits.length);
+  });
+
+  it('trains a matched control with the same number of steps, and compares the task with it', () => {
+    for (const l of report.layers) {
+      assert.ok(l.trainingSteps.control > 0);
+      assert.equal(l.trainingSteps.control, l.trainingSteps.constructed, `${l.layer}: control ${l.trainingSteps.control} steps, constructed ${l.trainingSteps.constructed}`);
+      const diff = l.task.after.loss - l.task.control.loss;
+      assert.ok(Math.abs(diff - l.task.vsControl.value) < 1e-4, `${l.layer}: ${diff} vs ${l.task.vsControl.value}`);
+      assert.ok(l.task.vsControl.ci95[0] <= l.task.vsControl.value && l.task.vsControl.value <= l.task.vsControl.ci95[1]);
+    }
+    assert.notEqual(report.controlModel.sha256, report.finalModel.sha256);
   });
 
   it('aligns only the legible neurons', () => {
@@ -125,21 +180,33 @@ describe('a pipeline on the Temporal dev server', () => {
 
   it('reports the task metric before and after, and the backend', () => {
     for (const l of report.layers) {
-      assert.ok(Number.isFinite(l.taskBefore.perplexity) && Number.isFinite(l.taskAfter.perplexity));
-      assert.ok(l.taskAfter.perplexity < report.corpus.vocabularySize, 'the model still predicts far better than chance');
+      assert.ok(Number.isFinite(l.task.before.perplexity) && Number.isFinite(l.task.after.perplexity));
+      assert.ok(l.task.after.perplexity < report.corpus.vocabularySize, 'the model still predicts far better than chance');
+      assert.ok(l.task.after.ci95.perplexity[0] < l.task.after.perplexity && l.task.after.perplexity < l.task.after.ci95.perplexity[1]);
     }
-    assert.equal(report.layers[0]!.taskBefore.perplexity, report.base.perplexity);
+    assert.equal(report.layers[0]!.task.before.perplexity, report.base.perplexity);
     assert.ok(report.backends.length >= 1 && report.backends.every((b) => /wasm|cpu|tensorflow/.test(b)), report.backends.join());
   });
 
   it('a second run of the same pipeline reuses every stored result', async () => {
     const { handle } = await startPipelineRun(env.connection, plan, PIPELINE, { queuePrefix: PREFIX, workflowId: 'itest-2' });
-    const again = await handle.result();
-    assert.deepEqual(again.layers.map((l) => [l.legibleBefore, l.legibleAfter]), report.layers.map((l) => [l.legibleBefore, l.legibleAfter]));
+    const again = currentReport(await handle.result());
+    assert.deepEqual(again.layers.map((l) => [l.legible.before, l.legible.after]), report.layers.map((l) => [l.legible.before, l.legible.after]));
     const results = ((await handle.fetchHistory()).events ?? []).filter((e) => e.activityTaskCompletedEventAttributes).map((e) => decode(e.activityTaskCompletedEventAttributes!.result!));
     assert.ok(results.length > 0 && results.every((r) => r.reused === true));
   });
 });
+
+/** What a scoreExplanations (or simulateNeurons) step was given: artifact references by hash. */
+interface ScoringInput {
+  records: { sha256: string };
+  labels?: { sha256: string }[];
+  split?: string;
+  simulations: { sha256: string }[];
+  sentencesFrom?: { sha256: string };
+  groups?: Record<string, number[]>;
+  baseline?: { records: { sha256: string } };
+}
 
 function decode(payloads: temporal.api.common.v1.IPayloads): { reused: boolean } {
   return JSON.parse(Buffer.from(payloads.payloads![0]!.data!).toString('utf8'));

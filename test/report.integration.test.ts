@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
 import { writeReport } from '../report/html';
-import { sweepRows } from '../report/text';
+import { currentReport, formatSweep, sweepRows } from '../report/text';
 import { ArtifactStore } from '../store/artifacts';
 import { startSweepRun } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
@@ -27,7 +27,7 @@ model: { vocabularySize: 400, hidden: [{ name: h1, width: 8 }, { name: h2, width
 training: { epochs: 2 }
 interpretability: { explanationSequences: 300, scoringSequences: 100 }
 alignment: { sequences: 300, epochs: 3 }
-sweep: { legibleFraction: [0, 0.25, 0.5, 1] }
+sweep: { legibleFraction: [0, 0.5, 1], seed: [3, 4] }
 `;
 
 describe('a sweep and its report', () => {
@@ -53,12 +53,18 @@ describe('a sweep and its report', () => {
     await env?.teardown();
   });
 
-  it('runs one child workflow per point and collects their results', () => {
-    assert.equal(events.childStarted, 4);
-    assert.deepEqual(report.points.map((p) => p.settings.legibleFraction), [0, 0.25, 0.5, 1]);
-    assert.deepEqual(report.points.map((p) => p.report.layers[0]!.legibleUnits.length), [0, 2, 4, 8]);
-    // The points share the corpus and the base model.
-    assert.equal(new Set(report.points.map((p) => p.report.base.loss)).size, 1);
+  it('runs one child workflow per point and seed, and collects their results', () => {
+    assert.equal(events.childStarted, 6);
+    assert.deepEqual(report.points.map((p) => [p.settings.legibleFraction, p.settings.seed]), [[0, 3], [0, 4], [0.5, 3], [0.5, 4], [1, 3], [1, 4]]);
+    const reports = report.points.map((p) => currentReport(p.report));
+    // At most the fraction of neurons, and only those with a positive selection score, become legible.
+    assert.deepEqual(reports.map((r) => r.layers[0]!.legibleUnits.length > 0), [false, false, true, true, true, true]);
+    assert.ok(reports.every((r) => r.layers[0]!.legibleUnits.length <= 8 * (r === reports[2] || r === reports[3] ? 0.5 : 1)));
+    // The points of one seed share the corpus, the base model and the matched control; the seeds differ.
+    assert.equal(new Set(reports.map((r) => r.base.loss)).size, 2);
+    assert.equal(new Set(reports.filter((r) => r.seed === 3).map((r) => r.controlModel.sha256)).size, 1);
+    // At fraction 0 the constructed model is its own control.
+    assert.equal(reports[0]!.finalModel.sha256, reports[0]!.controlModel.sha256);
   });
 
   it('writes a report whose tradeoff figures are the workflow\'s results', () => {
@@ -66,16 +72,20 @@ describe('a sweep and its report', () => {
     const html = readFileSync(out.html, 'utf8');
     assert.match(html, /Tradeoff: task metric against legibility/);
     const rows = sweepRows(report);
+    assert.deepEqual(rows.map((r) => [r.settings, r.seeds]), [['legibleFraction=0', [3, 4]], ['legibleFraction=0.5', [3, 4]], ['legibleFraction=1', [3, 4]]]);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     rows.forEach((row, i) => {
       const tr = html.match(new RegExp(`<tr data-point="${i}">(.*?)</tr>`))![1]!;
       const value = (key: string) => Number(tr.match(new RegExp(`data-value="([^"]+)" data-key="${key}"`))![1]);
-      assert.ok(Object.is(value('legibleAfter'), row.legibleAfter), `${value('legibleAfter')} vs ${row.legibleAfter}`);
-      assert.equal(value('perplexity'), row.perplexity);
-      assert.equal(value('perplexity'), report.points[i]!.report.layers.at(-1)!.taskAfter.perplexity);
+      assert.ok(Object.is(value('legibleAfter'), mean(row.legibleAfter)), `${value('legibleAfter')} vs ${row.legibleAfter}`);
+      const finals = report.points.filter((p) => p.settings.legibleFraction === report.points[2 * i]!.settings.legibleFraction).map((p) => currentReport(p.report).layers.at(-1)!.task.after.perplexity);
+      assert.equal(value('perplexity'), mean(finals));
+      assert.match(tr, / ± /, 'mean ± spread over seeds');
     });
     const layerCells = [...html.matchAll(/<tr data-layer="h1">(.*?)<\/tr>/g)].map((m) => Number(m[1]!.match(/data-value="([^"]+)" data-key="legibleAfter"/)![1]));
-    assert.deepEqual(layerCells, report.points.map((p) => (p.report.layers[0]!.legibleUnits.length > 0 ? p.report.layers[0]!.legibleAfter : NaN)));
-    assert.ok(Number.isNaN(rows[0]!.legibleAfter), 'no legible score where no neuron is legible');
+    assert.deepEqual(layerCells, report.points.map((p) => currentReport(p.report).layers[0]!).map((l) => (l.legibleUnits.length > 0 ? l.legible.after.allTokens.value : NaN)));
+    assert.ok(rows[0]!.legibleAfter.every(Number.isNaN), 'no legible score where no neuron is legible');
+    assert.match(formatSweep(report), /2 seeds/);
     assert.ok(out.charts.some((c) => c.endsWith('sweep-tradeoff.svg')));
   });
 
@@ -89,8 +99,8 @@ describe('a sweep and its report', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`file://${out.html}`);
       await page.locator('details').nth(2).evaluate((d) => ((d as HTMLDetailsElement).open = true));
-      assert.ok((await page.locator('svg.chart').count()) >= 1 + 4 * 3, 'charts');
-      assert.ok((await page.locator('.card.legible').count()) >= 2 + 4 + 8, 'neuron cards of legible neurons');
+      assert.ok((await page.locator('svg.chart').count()) >= 1 + 6 * 3, 'charts');
+      assert.ok((await page.locator('.card.legible').count()) >= 4, 'neuron cards of legible neurons');
       const box = await page.locator('svg.chart').first().boundingBox();
       assert.ok(box && box.width > 300 && box.height > 150, 'the tradeoff chart has a size');
       mkdirSync(join(__dirname, '..', 'test-output'), { recursive: true });

@@ -1,45 +1,72 @@
-// The pipeline workflows: deterministic orchestration of one run (and of a sweep of runs). It receives the expanded plan as its input and
-// calls one activity per step on the task queue of the step's resource tag: train the base model, then for each
-// layer in order explain, simulate and score its units, align the legible ones, freeze it and retrain above, and
-// re-score. It returns the per-layer tradeoff report. No I/O, clocks or randomness here: only Temporal's own APIs.
-import { defineQuery, executeChild, patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+// The pipeline workflows: deterministic orchestration of one run (and of a sweep of runs). A run receives the
+// expanded plan as its input and calls one activity per step on the task queue of the step's resource tag (see
+// steps.ts): train the base model; then for each layer in order explain, simulate and score its units, align the
+// legible ones, freeze the layer and retrain above, train the matched control (the same schedule with no legible
+// neurons), and re-score on the same text; at the end, ablate. It returns the per-layer report. No I/O, clocks or
+// randomness here: only Temporal's own APIs. Runs started before the `fixed-score-text` change finish on
+// pipeline-v1.ts.
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
+import type { GroupScores, UnitScore } from '../interp/scoring';
+import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
-import type { StepKind } from '../pipelines/schema';
-import type { TaskMetrics } from '../nn/train';
+import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
-import type { UnitScore } from '../interp/scoring';
-import { addUsage, noUsage, type Usage } from '../llm/types';
-import { LAYER_ATTRIBUTE, PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
+import type { AblationFigures, TaskFigures } from '../activities';
+import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-attributes';
+import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
+import { batches, range, stepRunner } from './steps';
+
+export { progressQuery, type PipelineProgress } from './steps';
+
+/** The version of the report this code writes; reports without one were written by pipeline-v1.ts. */
+export const REPORT_VERSION = 2;
+
+/** Scores of one group of a layer (legible or free) on the score text, before alignment and after retraining. */
+export interface GroupBeforeAfter {
+  before: GroupScores;
+  /** `gain`: mean paired all-tokens difference after − before, on the same sentences. */
+  after: GroupScores & { gain?: Estimate };
+}
 
 export interface LayerReport {
   layer: string;
+  depth: number;
   width: number;
   legibleUnits: number[];
-  /** Mean top-and-random explanation score of the legible neurons before alignment and after retraining. */
-  legibleBefore: number;
-  legibleAfter: number;
-  /** The same for the free neurons (labelled and scored, never aligned). */
-  freeBefore: number;
-  freeAfter: number;
-  /** Random-only scores, means over legible neurons. */
-  legibleRandomOnlyBefore: number;
-  legibleRandomOnlyAfter: number;
-  taskBefore: TaskMetrics;
-  taskAfter: TaskMetrics;
+  /** How the legible neurons were chosen: the best-explained, or a random subset (the selection-effect control). */
+  legibleSelection: 'best' | 'random' | 'dictionary';
+  /** Per unit on the score text: before, each neuron's own label on the model before this layer; after, the label it was aligned to (its own, or its dictionary feature's) on the model after retraining. */
+  scoresBefore: UnitScore[];
+  scoresAfter: UnitScore[];
+  legible: GroupBeforeAfter;
+  free: GroupBeforeAfter;
+  task: {
+    /** The constructed model before this layer (the base model, for the first layer). */
+    before: TaskFigures;
+    /** The constructed model after this layer's alignment and retraining. */
+    after: TaskFigures;
+    /** The matched control after the same training schedule with no legible neurons. */
+    control: TaskFigures;
+    /** Held-out loss of `after` minus the control's, and minus the base model's (nats per token, paired). */
+    vsControl: Estimate;
+    vsBase: Estimate;
+  };
+  /** Optimiser steps of this layer's alignment and retraining, for the constructed model and for the control. */
+  trainingSteps: { constructed: number; control: number };
   alignLoss: number;
   /** sha256 prefix of the frozen layer's weights right after it was frozen. */
   frozenWeights: string;
-  scoresBefore: UnitScore[];
-  scoresAfter: UnitScore[];
-  /** The neurons' labels (legible neurons carry their dictionary feature's label). */
+  /** Every neuron's own label (made before alignment). */
   labels: ArtifactRef[];
-  /** Activations on the scoring text after alignment, and the labels' simulations there (for neuron cards). */
+  /** The labels the legible neurons were aligned to (the dictionary features' labels, in dictionary mode). */
+  alignedLabels: ArtifactRef[];
+  /** Activations on the score text before alignment and after retraining, and the simulations scored against them after. */
+  recordsBefore: ArtifactRef;
   recordsAfter: ArtifactRef;
   simulations: ArtifactRef[];
   dictionary?: DictionaryReport;
-  /** Held-out loss of the final model with the layer's legible, or free, neurons held at zero. */
-  ablation?: { loss: number; lossWithoutLegible: number; lossWithoutFree: number };
+  /** What the final model loses when a group of this layer's neurons is held fixed. */
+  ablation?: { cleanLoss: Estimate; legible: AblationFigures; free: AblationFigures; random: AblationFigures };
 }
 
 export interface DictionaryReport {
@@ -48,19 +75,27 @@ export interface DictionaryReport {
   fractionOfVarianceExplained: number;
   meanL0: number;
   deadFraction: number;
-  /** Mean top-and-random score of the live features' labels, and of the neurons' own labels (selection text). */
+  /** Mean all-tokens score on the selection text of every feature (a dead one counts 0) and of every neuron (own label). */
   meanFeatureScore: number;
   meanNeuronScore: number;
+  /** Correlations of feature and neuron activations below this are never assigned. */
+  minCorrelation: number;
+  /** Each assigned feature and neuron, the feature's selection score and their correlation on held-out text. */
   assignments: { neuron: number; feature: number; featureScore: number; correlation: number }[];
+  /** The legible neurons before alignment scored with their features' labels instead of their own. */
+  legibleBeforeWithFeatureLabels: GroupScores;
 }
 
 export interface PipelineReport {
+  version: typeof REPORT_VERSION;
   pipeline: string;
   pipelineHash: string;
-  corpus: { ref: ArtifactRef; sentences: number; tokens: number; vocabularySize: number; trainTokens: number; heldOutTokens: number };
-  base: TaskMetrics;
+  seed: number;
+  corpus: { ref: ArtifactRef; sentences: number; tokens: number; vocabularySize: number; trainTokens: number; heldOutTokens: number; scoreTokens: number };
+  base: TaskFigures;
   layers: LayerReport[];
   finalModel: ArtifactRef;
+  controlModel: ArtifactRef;
   /** sha256 prefixes of every hidden layer's weights in the final model. */
   finalLayerHashes: Record<string, string>;
   backends: string[];
@@ -68,53 +103,23 @@ export interface PipelineReport {
   usage: Usage;
 }
 
-export interface PipelineProgress {
-  layer?: string;
-  step?: StepKind;
-  completedSteps: number;
-}
+/** patched() marker: runs started before it finish on pipeline-v1.ts. */
+const FIXED_SCORE_TEXT_PATCH = 'fixed-score-text';
 
-export const progressQuery = defineQuery<PipelineProgress>('progress');
-
-/** patched() markers of workflow changes that runs started by older code must replay around. */
-const ABLATION_PATCH = 'ablate-neurons-after-layers';
-
-export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
+export async function legiblePipeline(plan: Plan): Promise<PipelineReport | PipelineReportV1> {
+  if (!patched(FIXED_SCORE_TEXT_PATCH)) return legiblePipelineV1(plan);
   const p = plan.pipeline;
-  const progress: PipelineProgress = { completedSteps: 0 };
-  setHandler(progressQuery, () => progress);
-  const backends = new Set<string>();
-  let usage = noUsage();
-
-  /** Runs one step as an activity on its tag's task queue, with its timeouts and retry policy. */
-  async function step<K extends StepKind>(kind: K, input: Parameters<Activities[K]>[0]): Promise<Awaited<ReturnType<Activities[K]>>> {
-    const units = 'units' in input && Array.isArray(input.units) ? input.units : undefined;
-    const where = [progress.layer ? `layer ${progress.layer}` : 'model', ...(units && units.length > 0 ? [`units ${units[0]}–${units[units.length - 1]}`] : []), ...('split' in input ? [`${input.split} text`] : [])];
-    const o = plan.steps[kind];
-    progress.step = kind;
-    upsertSearchAttributes([{ key: STEP_ATTRIBUTE, value: kind }]);
-    setCurrentDetails(`${progress.layer ? `layer ${progress.layer}: ` : ''}${kind}`);
-    const activity = proxyActivities<Activities>({
-      taskQueue: o.taskQueue,
-      startToCloseTimeout: o.startToCloseTimeout,
-      ...(o.heartbeatTimeout ? { heartbeatTimeout: o.heartbeatTimeout } : {}),
-      retry: o.retry,
-      summary: where.join(', '),
-    })[kind] as (i: typeof input) => Promise<Awaited<ReturnType<Activities[K]>>>;
-    const result = await activity(input);
-    progress.completedSteps++;
-    if ('backend' in result && typeof result.backend === 'string') backends.add(result.backend);
-    if ('usage' in result) usage = addUsage(usage, result.usage);
-    return result;
-  }
+  const { step, enterLayer, finish, backends, usage } = stepRunner(plan);
 
   const prepared = await step('prepareCorpus', { pipeline: p });
   const corpus = prepared.corpus;
   const base = await step('trainBaseModel', { pipeline: p, corpus });
+  const baseTask = (await step('evaluateTask', { corpus, model: base.model })).metrics;
   let model = base.model;
+  /** The matched control: the same training as `model`, with no legible neurons. */
+  let control = base.model;
   let layerHashes = base.layerHashes;
-  let task = (await step('evaluateTask', { corpus, model })).metrics;
-  const baseTask = task;
+  let task = baseTask;
   const layers: LayerReport[] = [];
 
   /** Labels of each processed layer's neurons, by depth: the incoming context of the layer above. */
@@ -122,8 +127,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
   const incoming = p.interpretability.incoming;
 
   for (const layer of plan.layers) {
-    progress.layer = layer.name;
-    upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: layer.name }]);
+    enterLayer(layer.name);
     const allUnits = range(layer.width);
     /** Runs one activity per batch of units, all at once: a layer fans out over the llm queue's workers. */
     const fanOut = <T>(units: number[], run: (batch: number[]) => Promise<T>) => Promise.all(batches(units, p.interpretability.unitsPerActivity).map(run));
@@ -135,16 +139,16 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
     const simulate = async (labels: ArtifactRef[], split: 'select' | 'score' | 'align', units: number[]) =>
       (await fanOut(units, (batch) => step('simulateNeurons', { pipeline: p, corpus, labels, split, units: batch }))).map((r) => r.simulation);
 
-    // Labels are made on training text; the legible neurons are chosen on one part of the held-out text, and every
-    // reported score is measured on another: the same text, labels and simulation before and after alignment.
+    // Labels are made on training text (explain); the legible neurons are chosen on one part of the held-out text
+    // (select), and every reported score is measured on another (score).
     const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
     const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
     const neuronLabels = await explain(recorded.explain!, allUnits, true);
     const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: await simulate(neuronLabels, 'select', allUnits) });
 
-    let labels = neuronLabels;
+    let alignedLabels = neuronLabels;
     let legibleUnits: number[];
-    let dictionary: DictionaryReport | undefined;
+    let assignment: { learned: { stats: Omit<DictionaryReport, 'liveFeatures' | 'meanFeatureScore' | 'meanNeuronScore' | 'minCorrelation' | 'assignments' | 'legibleBeforeWithFeatureLabels'>; liveFeatures: number[] }; featureScores: UnitScore[]; assignments: DictionaryReport['assignments'] } | undefined;
     if (layer.dictionary) {
       // Explain the dictionary's features like neurons; the best-explained become the legible neurons' labels.
       const learned = await step('learnDictionary', {
@@ -155,84 +159,104 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
         encode: { explain: recorded.explain!, select: recorded.select! },
       });
       const featureLabels = await explain(learned.records.explain!, learned.liveFeatures, false);
-      const featureScores = await step('scoreExplanations', {
-        pipeline: p,
-        corpus,
-        records: learned.records.select!,
-        simulations: await simulate(featureLabels, 'select', learned.liveFeatures),
-      });
+      const featureScores = await step('scoreExplanations', { pipeline: p, corpus, records: learned.records.select!, simulations: await simulate(featureLabels, 'select', learned.liveFeatures) });
       const assigned = await step('assignDictionaryFeatures', {
-        neuronRecords: recorded.explain!,
-        featureRecords: learned.records.explain!,
+        neuronRecords: recorded.select!,
+        featureRecords: learned.records.select!,
         featureScores: featureScores.scores,
         neuronLabels,
         featureLabels,
         count: layer.legibleUnits,
+        minCorrelation: layer.dictionary.minCorrelation,
       });
-      labels = [assigned.labels];
+      alignedLabels = [assigned.labels];
       legibleUnits = assigned.legibleUnits;
-      dictionary = { ...learned.stats, liveFeatures: learned.liveFeatures.length, meanFeatureScore: featureScores.meanTopAndRandom, meanNeuronScore: selection.meanTopAndRandom, assignments: assigned.assignments };
+      assignment = { learned, featureScores: featureScores.scores, assignments: assigned.assignments };
     } else {
-      legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits);
+      legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits, p.interpretability.legibleSelection, p.seed * 31 + layer.depth);
     }
-    const scoreSimulations = await simulate(labels, 'score', allUnits);
-    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: scoreSimulations });
+    const isLegible = new Set(legibleUnits);
+    const groups = { legible: legibleUnits, free: allUnits.filter((u) => !isLegible.has(u)) };
 
-    // With no legible neurons the step still trains for as long on the task alone, so that every point of a sweep
-    // gets the same training and the tradeoff measures legibility, not training time.
-    const targets = await simulate(labels, 'align', legibleUnits);
+    // Before: every neuron with its own label, on the score text, on the model as it was before this layer.
+    const ownSimulations = await simulate(neuronLabels, 'score', allUnits);
+    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: ownSimulations, groups });
+    // After: each neuron with the label it was aligned to (later simulations take a unit's place in the list).
+    const alignedSimulations = layer.dictionary ? [...ownSimulations, ...(await simulate(alignedLabels, 'score', legibleUnits))] : ownSimulations;
+    const withFeatureLabels = layer.dictionary ? await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: alignedSimulations, groups: { legible: legibleUnits } }) : undefined;
+
+    // With no legible neurons the step still trains for as long on the task alone: that is the matched control.
+    const targets = await simulate(alignedLabels, 'align', legibleUnits);
     const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
-    model = aligned.model;
-    const alignLoss = aligned.alignLoss;
-    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model, layer: layer.name });
+    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name });
     model = retrained.model;
     layerHashes = retrained.layerHashes;
-    labelsByDepth.set(layer.depth, labels);
+    labelsByDepth.set(layer.depth, neuronLabels);
+    const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
+    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name });
+    control = controlRetrained.model;
 
     const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
-    const after = await step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.score!, simulations: scoreSimulations });
-    const taskAfter = (await step('evaluateTask', { corpus, model })).metrics;
+    const after = await step('scoreExplanations', {
+      pipeline: p,
+      corpus,
+      records: recordedAfter.score!,
+      simulations: alignedSimulations,
+      sentencesFrom: recorded.score!,
+      groups,
+      baseline: { records: recorded.score!, simulations: ownSimulations },
+    });
+    const controlTask = (await step('evaluateTask', { corpus, model: control })).metrics;
+    const evaluated = await step('evaluateTask', { corpus, model, against: { control, base: base.model } });
 
-    const isLegible = new Set(legibleUnits);
-    const meanOf = (scores: UnitScore[], legible: boolean, key: 'topAndRandom' | 'randomOnly' = 'topAndRandom') =>
-      mean(scores.filter((s) => isLegible.has(s.unit) === legible).map((s) => s[key]));
     layers.push({
       layer: layer.name,
+      depth: layer.depth,
       width: layer.width,
       legibleUnits,
-      legibleBefore: meanOf(before.scores, true),
-      legibleAfter: meanOf(after.scores, true),
-      freeBefore: meanOf(before.scores, false),
-      freeAfter: meanOf(after.scores, false),
-      legibleRandomOnlyBefore: meanOf(before.scores, true, 'randomOnly'),
-      legibleRandomOnlyAfter: meanOf(after.scores, true, 'randomOnly'),
-      taskBefore: task,
-      taskAfter,
-      alignLoss,
-      frozenWeights: retrained.layerHashes[layer.name]!,
+      legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
       scoresBefore: before.scores,
       scoresAfter: after.scores,
-      labels,
+      legible: { before: before.groups!.legible!, after: after.groups!.legible! },
+      free: { before: before.groups!.free!, after: after.groups!.free! },
+      task: { before: task, after: evaluated.metrics, control: controlTask, vsControl: evaluated.differences!.control!, vsBase: evaluated.differences!.base! },
+      trainingSteps: { constructed: aligned.steps + retrained.steps, control: controlAligned.steps + controlRetrained.steps },
+      alignLoss: aligned.alignLoss,
+      frozenWeights: retrained.layerHashes[layer.name]!,
+      labels: neuronLabels,
+      alignedLabels,
+      recordsBefore: recorded.score!,
       recordsAfter: recordedAfter.score!,
-      simulations: scoreSimulations,
-      ...(dictionary ? { dictionary } : {}),
+      simulations: alignedSimulations,
+      ...(assignment && layer.dictionary
+        ? {
+            dictionary: {
+              ...assignment.learned.stats,
+              liveFeatures: assignment.learned.liveFeatures.length,
+              meanFeatureScore: sum(assignment.featureScores.map((s) => s.allTokens)) / assignment.learned.stats.features,
+              meanNeuronScore: selection.meanAllTokens,
+              minCorrelation: layer.dictionary.minCorrelation,
+              assignments: assignment.assignments,
+              legibleBeforeWithFeatureLabels: withFeatureLabels!.groups!.legible!,
+            },
+          }
+        : {}),
     });
-    task = taskAfter;
+    task = evaluated.metrics;
   }
-  // How much the final network leans on each layer's legible and free neurons. Runs started before this step
-  // existed finish without it (their plans have no ablateNeurons settings).
-  for (const l of patched(ABLATION_PATCH) ? layers : []) {
-    progress.layer = l.layer;
-    const { loss, lossWithoutLegible, lossWithoutFree } = await step('ablateNeurons', { corpus, model, layer: l.layer, legibleUnits: l.legibleUnits });
-    l.ablation = { loss, lossWithoutLegible, lossWithoutFree };
+  // How much the final network leans on each layer's legible and free neurons, against random subsets.
+  for (const l of layers) {
+    enterLayer(l.layer);
+    const a = await step('ablateNeurons', { corpus, model, layer: l.layer, legibleUnits: l.legibleUnits, seed: p.seed });
+    l.ablation = { cleanLoss: a.cleanLoss, ...a.groups };
   }
-  progress.step = undefined;
-  progress.layer = undefined;
-  setCurrentDetails('finished');
+  finish();
 
   return {
+    version: REPORT_VERSION,
     pipeline: plan.pipelineName,
     pipelineHash: plan.pipelineHash,
+    seed: p.seed,
     corpus: {
       ref: corpus,
       sentences: prepared.sentences,
@@ -240,43 +264,52 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport> {
       vocabularySize: prepared.vocabularySize,
       trainTokens: prepared.splitSizes.train.tokens,
       heldOutTokens: prepared.splitSizes.heldOut.tokens,
+      scoreTokens: prepared.splitSizes.score.tokens,
     },
     base: baseTask,
     layers,
     finalModel: model,
+    controlModel: control,
     finalLayerHashes: layerHashes,
     backends: [...backends],
-    usage,
+    usage: usage(),
   };
 }
 
-/** The `count` best-explained units (highest top-and-random score on the selection text; ties by unit index). */
-export function pickLegibleUnits(scores: UnitScore[], count: number): number[] {
-  return [...scores]
-    .sort((a, b) => b.topAndRandom - a.topAndRandom || a.unit - b.unit)
+/**
+ * The units that become legible: `count` of those with a positive all-tokens score on the selection text (a label
+ * that predicts its neuron no better than chance is no label to align to), either the best-explained ('best'; ties
+ * by unit index) or a random subset ('random', drawn with `seed`: the control for the selection effect). Fewer
+ * than `count` where fewer qualify. Returned in unit order.
+ */
+export function pickLegibleUnits(scores: UnitScore[], count: number, how: 'best' | 'random' = 'best', seed = 0): number[] {
+  const eligible = scores.filter((s) => s.allTokens > 0);
+  const order = how === 'best' ? eligible.sort((a, b) => b.allTokens - a.allTokens || a.unit - b.unit) : eligible.sort((a, b) => mix(seed, a.unit) - mix(seed, b.unit) || a.unit - b.unit);
+  return order
     .slice(0, count)
     .map((s) => s.unit)
     .sort((a, b) => a - b);
 }
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+/** A 32-bit integer hash of (seed, unit) (the finaliser of MurmurHash3): a seeded random order without an RNG. */
+function mix(seed: number, unit: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(unit + 1, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
-function batches<T>(xs: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
-
-function mean(xs: number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
 }
 
 export interface SweepReport {
   pipeline: string;
   pipelineHash: string;
-  points: { settings: SweepSettings; workflowId: string; report: PipelineReport }[];
+  points: { settings: SweepSettings; workflowId: string; report: PipelineReport | PipelineReportV1 }[];
 }
 
 /** A sweep: each point's pipeline runs as a child workflow, all at once; the results come back in order. */

@@ -1,0 +1,77 @@
+// Running one step of a pipeline as an activity: the task queue, timeouts and retry policy of its step kind (from
+// the plan), a readable summary in the Temporal UI, the step and layer search attributes, and the progress, backends
+// and language-model usage a run reports. Shared by every version of the pipeline workflow.
+import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Plan } from '../pipelines/plan';
+import type { StepKind } from '../pipelines/schema';
+import { addUsage, noUsage, type Usage } from '../llm/types';
+import { LAYER_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
+
+export interface PipelineProgress {
+  layer?: string;
+  step?: StepKind;
+  completedSteps: number;
+}
+
+export const progressQuery = defineQuery<PipelineProgress>('progress');
+
+export type StepResult<K extends StepKind> = Awaited<ReturnType<Activities[K]>>;
+
+/** The step runner of one pipeline run, with what it gathers along the way. */
+export function stepRunner(plan: Plan) {
+  const progress: PipelineProgress = { completedSteps: 0 };
+  setHandler(progressQuery, () => progress);
+  const backends = new Set<string>();
+  let usage = noUsage();
+
+  /** Runs one step as an activity on its tag's task queue, with its timeouts and retry policy. */
+  async function step<K extends StepKind>(kind: K, input: Parameters<Activities[K]>[0]): Promise<StepResult<K>> {
+    const units = 'units' in input && Array.isArray(input.units) ? input.units : undefined;
+    const where = [progress.layer ? `layer ${progress.layer}` : 'model', ...(units && units.length > 0 ? [`units ${units[0]}–${units[units.length - 1]}`] : []), ...('split' in input ? [`${input.split} text`] : [])];
+    const o = plan.steps[kind];
+    progress.step = kind;
+    upsertSearchAttributes([{ key: STEP_ATTRIBUTE, value: kind }]);
+    setCurrentDetails(`${progress.layer ? `layer ${progress.layer}: ` : ''}${kind}`);
+    const activity = proxyActivities<Activities>({
+      taskQueue: o.taskQueue,
+      startToCloseTimeout: o.startToCloseTimeout,
+      ...(o.heartbeatTimeout ? { heartbeatTimeout: o.heartbeatTimeout } : {}),
+      retry: o.retry,
+      summary: where.join(', '),
+    })[kind] as (i: typeof input) => Promise<StepResult<K>>;
+    const result = await activity(input);
+    progress.completedSteps++;
+    if ('backend' in result && typeof result.backend === 'string') backends.add(result.backend);
+    if ('usage' in result) usage = addUsage(usage, result.usage);
+    return result;
+  }
+
+  /** Marks the layer the following steps belong to: in the progress, and (unless told not to) the search attribute. */
+  function enterLayer(name: string, o: { searchAttribute: boolean } = { searchAttribute: true }): void {
+    progress.layer = name;
+    if (o.searchAttribute) upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: name }]);
+  }
+
+  function finish(): void {
+    progress.step = undefined;
+    progress.layer = undefined;
+    setCurrentDetails('finished');
+  }
+
+  return { step, enterLayer, finish, backends, usage: (): Usage => usage };
+}
+
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+export function batches<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+export function mean(xs: number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
