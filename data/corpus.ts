@@ -13,7 +13,8 @@ import { Rng } from './rng';
 export const BOS = 0; // start of sentence: pads the context window
 export const EOS = 1; // end of sentence: the target after the last word
 export const UNK = 2; // any word outside the vocabulary
-const SPECIAL = ['<s>', '</s>', '<unk>'];
+/** The special tokens (start, end, unknown word): never a word a label may name. */
+export const SPECIAL = ['<s>', '</s>', '<unk>'];
 
 /**
  * Named sets of sentence indices. `explain` (the examples labels are made from) and `align` (where the legible

@@ -30,6 +30,15 @@ describe('embedded explainer and simulator', () => {
     assert.match(e!.label, /e\.g\. "/);
   });
 
+  it('never names the unknown word or a sentence boundary in a label', async () => {
+    const top = records(['the <unk> of a <unk>', 'a <unk> tree', 'a large <unk> house'].map(split), (w) => w === '<unk>');
+    const onlyUnk = await explainer.explain([{ records: { unit: 1, top, random: [] } }]);
+    assert.doesNotMatch(onlyUnk[0]!.label, /<unk>|<s>|<\/s>/);
+    const mixed = records(['the <unk> dog ran', 'a <unk> horse', 'the cat and <unk>'].map(split), (w) => w === '<unk>' || ANIMALS.has(w));
+    const [e] = await explainer.explain([{ records: { unit: 2, top: mixed, random: animalRandom } }]);
+    assert.doesNotMatch(e!.label, /<unk>/);
+  });
+
   it('the simulator turns that label alone into high activations on unseen animal words', async () => {
     const [e] = await explainer.explain([{ records: { unit: 0, top: animalTop, random: animalRandom } }]);
     const unseen = [split('the elephant and the sheep ate'), split('a wolf chased two rabbits'), split('the table is made of oak')];

@@ -64,7 +64,8 @@ describe('a pipeline with an OpenAI-compatible explainer and simulator', () => {
     const report = await handle.result();
     assert.equal(report.usage.calls, server.requests.length);
     assert.ok(report.usage.calls > 5 && report.usage.promptTokens === 100 * report.usage.calls, JSON.stringify(report.usage));
-    assert.ok(report.layers.every((l) => l.legibleUnits.length === 2));
+    // Half of each layer at most: only neurons whose toy label scores above 0 on the selection text qualify.
+    assert.ok(report.layers.every((l) => l.legibleUnits.length <= 2));
     // The incoming context reached the explainer of h2.
     assert.ok(server.requests.some((r) => r.body.messages[1]!.content.includes("The neuron's strongest inputs from the layer below")));
 

@@ -2,6 +2,7 @@
 // whose indicator best matches the unit's activations on its top-activating and random examples, and writes it as
 // readable text. Concepts named by the labels of its strongest incoming neurons are candidates too. Deterministic
 // and offline: it plays the part of the language model in the explain step.
+import { SPECIAL } from '../../data/corpus';
 import { pearson } from '../../interp/scoring';
 import type { Explainer, ExplainRequest, Explanation } from '../types';
 import { covers, describe, featuresOf, isFunctionWord, readLabel, SUFFIXES, synsetDepth, type Concept } from './concepts';
@@ -45,7 +46,8 @@ export function explainUnit(req: ExplainRequest): string {
   // Distinct hot words, most active first.
   const totals = new Map<string, { sum: number; n: number }>();
   words.forEach((w, i) => {
-    if (acts[i]! < HOT * max) return;
+    // A label never names the unknown word or a sentence boundary: they are not words a reader knows.
+    if (acts[i]! < HOT * max || SPECIAL.includes(w)) return;
     const t = totals.get(w) ?? { sum: 0, n: 0 };
     t.sum += acts[i]!;
     t.n++;
@@ -81,6 +83,7 @@ export function explainUnit(req: ExplainRequest): string {
     }
   }
 
+  if (candidates.length === 0) return describe({ kind: 'nothing' }, []);
   const best = candidates.reduce((x, y) => (y.score > x.score ? y : x));
   const examples = hot.filter((w) => covers(best.concept, w) && !isFunctionWord(w));
   return describe(best.concept, best.concept.kind === 'words' ? [] : examples);
