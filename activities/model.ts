@@ -1,0 +1,281 @@
+// The steps that train and evaluate the network: prepare the corpus, train the base model, evaluate the task (with
+// intervals and paired differences), align the legible neurons, retrain the layers above a frozen one, and ablate
+// groups of neurons at the end.
+import { buildCorpus, corpusToBundle, nextWordExamples } from '../data/corpus';
+import { InvalidInputError } from '../data/errors';
+import { Rng } from '../data/rng';
+import { readSimulations } from '../llm/artifacts';
+import { SIMULATION_MAX } from '../llm/types';
+import { initBackend } from '../nn/backend';
+import { NextWordModel, type Ablation } from '../nn/model';
+import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
+import type { Pipeline } from '../pipelines/schema';
+import { mapEstimate, perSentence, ratioEstimate, type Estimate, type Interval } from '../stats/bootstrap';
+import type { ArtifactRef } from '../store/artifacts';
+import type { ModelResult, StepContext } from './context';
+
+/** The task metric on held-out text with 95% intervals (bootstrap over held-out sentences). */
+export interface TaskFigures extends TaskMetrics {
+  sentences: number;
+  ci95: { loss: Interval; perplexity: Interval; accuracy: Interval };
+}
+
+/** What holding a group of neurons fixed costs: the held-out loss increase (nats per token), paired over sentences. */
+export interface AblationFigures {
+  units: number;
+  /** Each neuron held at zero. */
+  zero: Estimate;
+  /** Each neuron held at its mean activation on the held-out text. */
+  mean: Estimate;
+}
+
+/** One seed for every bootstrap over held-out sentences, so all task figures of a run resample the same sentences. */
+const BOOTSTRAP_SEED = 1;
+/** Random subsets of the legible group's size whose ablation is the baseline for the legible and free groups. */
+const RANDOM_SUBSETS = 5;
+
+export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trainResumably, heldOut }: StepContext) {
+  return {
+    /** Samples the corpus, builds the vocabulary and the splits. */
+    async prepareCorpus(input: { pipeline: Pipeline }) {
+      const p = input.pipeline;
+      // Keyed by what the corpus depends on, so the points of a sweep share it.
+      const key = { seed: p.seed, corpus: p.corpus, vocabularySize: p.model.vocabularySize, splits: [p.interpretability.explanationSequences, p.interpretability.scoringSequences, p.alignment.sequences] };
+      return once('prepareCorpus', key, async () => {
+        const corpus = buildCorpus(input.pipeline);
+        return { corpus: store.putBundle('corpus', corpusToBundle(corpus)), sentences: corpus.meta.sentences, tokens: corpus.meta.tokens, vocabularySize: corpus.meta.vocabulary.length, splitSizes: corpus.meta.splitSizes };
+      });
+    },
+    /** Trains the base model on the original objective. */
+    async trainBaseModel(input: { pipeline: Pipeline; corpus: ArtifactRef }): Promise<ModelResult> {
+      const p = input.pipeline;
+      // Keyed by what the base model depends on, so the points of a sweep share it.
+      return once('trainBaseModel', { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus }, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const initial = NextWordModel.create(
+          { vocabularySize: corpus.meta.vocabulary.length, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden },
+          p.seed,
+        );
+        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), { ...p.training, seed: p.seed });
+        try {
+          return { ...saveModel(model, run, backend), resumedFrom };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+    /**
+     * The task metric on held-out text: next-word loss, perplexity and accuracy, each with a 95% interval over
+     * held-out sentences. With `against`, also this model's loss minus each named model's on the same sentences
+     * (nats per token, paired bootstrap): negative means this model predicts better.
+     */
+    async evaluateTask(input: { corpus: ArtifactRef; model: ArtifactRef; against?: Record<string, ArtifactRef> }): Promise<{ metrics: TaskFigures; differences?: Record<string, Estimate>; backend: string; reused: boolean }> {
+      return once('evaluateTask', input, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const lossesOf = (ref: ArtifactRef) => {
+          const model = loadModel(ref);
+          try {
+            return tokenLosses(model, heldOut(corpus, model.spec.contextWords));
+          } finally {
+            model.dispose();
+          }
+        };
+        const model = loadModel(input.model);
+        const data = heldOut(corpus, model.spec.contextWords);
+        model.dispose();
+        const own = lossesOf(input.model);
+        const tokens = perSentence(new Float32Array(own.losses.length).fill(1), data.starts);
+        const loss = ratioEstimate(perSentence(own.losses, data.starts), tokens, BOOTSTRAP_SEED);
+        const accuracy = ratioEstimate(perSentence(own.correct, data.starts), tokens, BOOTSTRAP_SEED);
+        const perplexity = mapEstimate(loss, Math.exp);
+        const metrics: TaskFigures = {
+          tokens: own.losses.length,
+          sentences: data.starts.length - 1,
+          loss: loss.value,
+          perplexity: perplexity.value,
+          accuracy: accuracy.value,
+          ci95: { loss: loss.ci95, perplexity: perplexity.ci95, accuracy: accuracy.ci95 },
+        };
+        if (!input.against) return { metrics, backend };
+        const differences = Object.fromEntries(
+          Object.entries(input.against).map(([name, ref]) => {
+            const other = lossesOf(ref).losses;
+            return [name, ratioEstimate(perSentence(own.losses.map((l, k) => l - other[k]!), data.starts), tokens, BOOTSTRAP_SEED)];
+          }),
+        );
+        return { metrics, differences, backend };
+      });
+    },
+    /**
+     * How much the task leans on a layer's legible and on its free neurons: the held-out loss increase with each
+     * group held at zero and at its neurons' mean activations on the held-out text, paired over sentences (95%
+     * intervals), and the same for random subsets of the legible group's size (the baseline a group is compared
+     * with). ReLU neurons are never negative, so zeroing moves dense neurons further from their usual values than
+     * sparse ones: mean ablation is the fairer figure. The zero-ablation losses keep their earlier names
+     * (`lossWithoutLegible`, `lossWithoutFree`) for runs started before mean ablation existed.
+     */
+    async ablateNeurons(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; seed?: number }) {
+      return once('ablateNeurons', input, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const model = loadModel(input.model);
+        try {
+          const depth = model.depthOf(input.layer);
+          const width = model.spec.hidden[depth]!.width;
+          const legible = new Set(input.legibleUnits);
+          const free = Array.from({ length: width }, (_, u) => u).filter((u) => !legible.has(u));
+          const data = heldOut(corpus, model.spec.contextWords);
+          const activations = recordLayer(model, data.windows, depth);
+          const means = Array.from({ length: width }, (_, u) => {
+            let sum = 0;
+            for (let k = u; k < activations.length; k += width) sum += activations[k]!;
+            return sum / (activations.length / width);
+          });
+          const clean = tokenLosses(model, data).losses;
+          const tokens = perSentence(new Float32Array(clean.length).fill(1), data.starts);
+          const increase = (ablations: Ablation[]) => {
+            const sum = new Float64Array(clean.length);
+            for (const a of ablations) tokenLosses(model, data, a).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+            return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);
+          };
+          const figures = (subsets: number[][]): AblationFigures => ({
+            units: subsets[0]?.length ?? 0,
+            zero: increase(subsets.map((units) => ({ depth, units }))),
+            mean: increase(subsets.map((units) => ({ depth, units, values: units.map((u) => means[u]!) }))),
+          });
+          const rng = new Rng((input.seed ?? 0) * 7907 + depth);
+          const everyUnit = Array.from({ length: width }, (_, u) => u);
+          const randomSubsets = Array.from({ length: RANDOM_SUBSETS }, () => rng.sample(everyUnit, input.legibleUnits.length));
+          const groups = { legible: figures([input.legibleUnits]), free: figures([free]), random: figures(randomSubsets) };
+          const loss = ratioEstimate(perSentence(clean, data.starts), tokens, BOOTSTRAP_SEED);
+          return {
+            loss: loss.value,
+            cleanLoss: loss,
+            lossWithoutLegible: loss.value + groups.legible.zero.value,
+            lossWithoutFree: loss.value + groups.free.zero.value,
+            groups,
+            backend,
+          };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+    /**
+     * Trains the layer's legible neurons towards the simulated activations of their labels (scaled to each neuron's
+     * own activation level), together with the task loss. Free neurons take no part in the alignment loss.
+     */
+    async alignLegibleNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; simulations: ArtifactRef[] }): Promise<ModelResult & { alignLoss: number; alignedUnits: number[] }> {
+      const { pipeline: p, ...rest } = input;
+      // Keyed by what the result depends on, so that the matched controls (no legible neurons) of a sweep's points
+      // are trained once.
+      const settings = { seed: p.seed, batchSize: p.training.batchSize, alignment: { ...p.alignment, weight: input.legibleUnits.length > 0 ? p.alignment.weight : 0 } };
+      return once('alignLegibleNeurons', { ...rest, settings }, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const initial = loadModel(input.model);
+        const depth = initial.depthOf(input.layer);
+        const width = initial.spec.hidden[depth]!.width;
+        const examples = nextWordExamples(corpus, corpus.splits.align, initial.spec.contextWords);
+        const simulated = readSimulations(store, input.simulations, examples.targets.length);
+        const missing = input.legibleUnits.filter((u) => !simulated.has(u));
+        if (missing.length > 0) {
+          initial.dispose();
+          throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
+        }
+        // Targets come from the model as it was before alignment, in every attempt.
+        const { targets, weights } = alignmentTargets(recordLayer(initial, examples.windows, depth), width, input.legibleUnits, simulated);
+        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, initial.spec.contextWords), {
+          epochs: p.alignment.epochs,
+          batchSize: p.training.batchSize,
+          learningRate: p.alignment.learningRate,
+          seed: p.seed + 101 * (depth + 1),
+          alignment: { depth, examples, targets, weights, weight: p.alignment.weight },
+        });
+        try {
+          const alignedUnits = Array.from({ length: width }, (_, u) => u).filter((u) => {
+            for (let k = u; k < weights.length; k += width) if (weights[k]! > 0) return true;
+            return false;
+          });
+          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss, alignedUnits, resumedFrom };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+    /** Freezes the layer (and everything below it) and retrains the layers above on the original objective. */
+    async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string }): Promise<ModelResult> {
+      const { pipeline: p, ...rest } = input;
+      return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining, contextWords: p.model.contextWords } }, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const frozen = loadModel(input.model);
+        const depth = frozen.depthOf(input.layer);
+        frozen.freezeThrough(depth);
+        if (p.retraining.epochs === 0) {
+          try {
+            return { ...saveModel(frozen, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+          } finally {
+            frozen.dispose();
+          }
+        }
+        const { model, run, resumedFrom } = await trainResumably(frozen, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), {
+          epochs: p.retraining.epochs,
+          batchSize: p.training.batchSize,
+          learningRate: p.retraining.learningRate,
+          seed: p.seed + 211 * (depth + 1),
+        });
+        try {
+          return { ...saveModel(model, run, backend), resumedFrom };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+  };
+}
+
+/**
+ * Alignment targets and weights for one layer on the align split. A legible neuron's target is its simulation
+ * (0 to 10) scaled to the neuron's own active level; its errors are weighted so that tokens where the label says
+ * "on" count as much in all as those where it says "off" (most tokens are "off"), and divided by the level² and the
+ * number of legible neurons so that each neuron counts alike. Free neurons get weight 0: they are not aligned.
+ */
+function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulated: Map<number, Float32Array>) {
+  const n = current.length / width;
+  const targets = new Float32Array(n * width);
+  const weights = new Float32Array(n * width);
+  legibleUnits.forEach((unit) => {
+    const level = activeLevel(current, width, unit);
+    const column = simulated.get(unit)!;
+    const sim = (k: number) => column[k]!;
+    let on = 0;
+    for (let k = 0; k < n; k++) if (sim(k) > 0) on++;
+    const scale = 1 / (level * level * legibleUnits.length);
+    const onWeight = on > 0 && on < n ? (0.5 * n) / on : 1;
+    const offWeight = on > 0 && on < n ? (0.5 * n) / (n - on) : 1;
+    for (let k = 0; k < n; k++) {
+      targets[k * width + unit] = (sim(k) / SIMULATION_MAX) * level;
+      weights[k * width + unit] = (sim(k) > 0 ? onWeight : offWeight) * scale;
+    }
+  });
+  return { targets, weights };
+}
+
+/** Mean activation of a unit where it is at least half its maximum: the level a label's "on" maps to. */
+function activeLevel(acts: Float32Array, width: number, unit: number): number {
+  let max = 0;
+  for (let k = unit; k < acts.length; k += width) max = Math.max(max, acts[k]!);
+  if (max <= 0) return 1;
+  let sum = 0;
+  let n = 0;
+  for (let k = unit; k < acts.length; k += width) {
+    if (acts[k]! >= max / 2) {
+      sum += acts[k]!;
+      n++;
+    }
+  }
+  return sum / n;
+}
