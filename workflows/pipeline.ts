@@ -142,6 +142,15 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     // Labels are made on training text (explain); the legible neurons are chosen on one part of the held-out text
     // (select), and every reported score is measured on another (score).
     const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
+    // The matched control trains the same schedule with no legible neurons, beside this layer's other steps (it
+    // needs none of their results, so another worker can take it).
+    const controlFrom = control;
+    const controlTrained = (async () => {
+      const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: controlFrom, layer: layer.name, legibleUnits: [], simulations: [] });
+      return { aligned, retrained: await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name }) };
+    })();
+    // Awaited below; until then a failure must not count as an unhandled rejection (which fails the workflow task).
+    controlTrained.catch(() => undefined);
     const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
     const neuronLabels = await explain(recorded.explain!, allUnits, true);
     const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: await simulate(neuronLabels, 'select', allUnits) });
@@ -185,15 +194,14 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     const alignedSimulations = layer.dictionary ? [...ownSimulations, ...(await simulate(alignedLabels, 'score', legibleUnits))] : ownSimulations;
     const withFeatureLabels = layer.dictionary ? await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: alignedSimulations, groups: { legible: legibleUnits } }) : undefined;
 
-    // With no legible neurons the step still trains for as long on the task alone: that is the matched control.
+    // With no legible neurons the step trains for as long on the task alone: that is how the control is trained.
     const targets = await simulate(alignedLabels, 'align', legibleUnits);
     const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
     const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name });
     model = retrained.model;
     layerHashes = retrained.layerHashes;
     labelsByDepth.set(layer.depth, neuronLabels);
-    const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
-    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name });
+    const { aligned: controlAligned, retrained: controlRetrained } = await controlTrained;
     control = controlRetrained.model;
 
     const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
