@@ -14,7 +14,7 @@ import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
 import { nextWordExamples } from '../data/corpus';
 import { recordLayer } from '../nn/train';
 import type { DictionarySettings, Pipeline } from '../pipelines/schema';
-import type { Estimate } from '../stats/bootstrap';
+import type { Estimate, Interval } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
 import { beat, concatFloat32, lastCheckpoint, roundScore, yieldToEventLoop, type StepContext } from './context';
 
@@ -51,6 +51,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         }
       });
     },
+
     /**
      * Learns a sparse dictionary on a layer's activations (the given training records), and writes the feature
      * activations of the splits to encode in the same format as recorded neuron activations.
@@ -97,6 +98,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         }
       });
     },
+
     /**
      * Labels units of a layer (neurons, or dictionary features) from their top-activating and random examples; with
      * `incoming`, the explainer also sees each neuron's strongest incoming neurons from the layer below.
@@ -129,6 +131,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage, resumedWithUnits: resumedWith };
       });
     },
+
     /** Predicts each listed unit's activations on a split from its label alone (0 to 10 per token). */
     async simulateNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; labels: ArtifactRef[]; split: SplitName; units: number[] }) {
       return once('simulateNeurons', input, async () => {
@@ -151,6 +154,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         return { simulation, simulator: simulator.name, usage };
       });
     },
+
     /**
      * Correlation of simulated and true activations per unit: over every token of the text (all tokens), and over
      * the unit's top-activating and random sentences (top-and-random, random-only). `sentencesFrom` names the
@@ -183,13 +187,16 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           meanRandomOnly: mean(scores.map((s) => s.randomOnly)),
         };
         if (!input.groups) return summary;
+        // The scores a run reports: each unit's all-tokens score gets its interval (bootstrap over sentences).
+        const sumsOf = new Map([...simulated.entries()].map(([unit, column]) => [unit, sentenceSums(truth, column, unit)]));
+        for (const s of scores) s.allTokensCi95 = groupAllTokens({ sums: [sumsOf.get(s.unit)!] }, seed).ci95.map((x) => Math.round(x * 1e4) / 1e4) as Interval;
         const base = input.baseline ? { truth: layerActivations(corpus, input.baseline.records), simulated: readSimulations(store, input.baseline.simulations, truth.words.length) } : undefined;
         const byUnit = new Map(scores.map((s) => [s.unit, s]));
         summary.groups = Object.fromEntries(
           Object.entries(input.groups).map(([name, units]) => {
             const missing = units.filter((u) => !byUnit.has(u));
             if (missing.length > 0) throw new InvalidInputError(`scoreExplanations: group ${name} names units without a simulation: ${missing.join(', ')}`);
-            const sums = { sums: units.map((u) => sentenceSums(truth, simulated.get(u)!, u)) };
+            const sums = { sums: units.map((u) => sumsOf.get(u)!) };
             const group = groupScores(units.map((u) => byUnit.get(u)!), sums, seed);
             if (!base) return [name, group];
             const before = { sums: units.map((u) => sentenceSums(base.truth, base.simulated.get(u)!, u)) };
@@ -199,6 +206,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         return summary;
       });
     },
+
     /**
      * Makes the best-explained dictionary features legible. The `count` best-explained live features (positive
      * all-tokens score on the selection text) are matched one-to-one to neurons by an optimal assignment (the

@@ -46,6 +46,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         return { corpus: store.putBundle('corpus', corpusToBundle(corpus)), sentences: corpus.meta.sentences, tokens: corpus.meta.tokens, vocabularySize: corpus.meta.vocabulary.length, splitSizes: corpus.meta.splitSizes };
       });
     },
+
     /** Trains the base model on the original objective. */
     async trainBaseModel(input: { pipeline: Pipeline; corpus: ArtifactRef }): Promise<ModelResult> {
       const p = input.pipeline;
@@ -65,6 +66,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         }
       });
     },
+
     /**
      * The task metric on held-out text: next-word loss, perplexity and accuracy, each with a 95% interval over
      * held-out sentences. With `against`, also this model's loss minus each named model's on the same sentences
@@ -108,6 +110,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         return { metrics, differences, backend };
       });
     },
+
     /**
      * How much the task leans on a layer's legible and on its free neurons: the held-out loss increase with each
      * group held at zero and at its neurons' mean activations on the held-out text, paired over sentences (95%
@@ -163,6 +166,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         }
       });
     },
+
     /**
      * Trains the layer's legible neurons towards the simulated activations of their labels (scaled to each neuron's
      * own activation level), together with the task loss. Free neurons take no part in the alignment loss.
@@ -205,6 +209,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         }
       });
     },
+
     /** Freezes the layer (and everything below it) and retrains the layers above on the original objective. */
     async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string }): Promise<ModelResult> {
       const { pipeline: p, ...rest } = input;

@@ -6,7 +6,7 @@
 // reused after it, so before and after are measured on the same tokens. A constant series carries no information
 // and scores 0. Group means get 95% intervals from a bootstrap over sentences and neurons (stats/bootstrap.ts).
 import { Rng } from '../data/rng';
-import { drawWithReplacement, meanEstimate, percentileInterval, RESAMPLES, type Estimate } from '../stats/bootstrap';
+import { drawWithReplacement, meanEstimate, percentileInterval, RESAMPLES, type Estimate, type Interval } from '../stats/bootstrap';
 import { selectSentences, sentenceCount, type LayerActivations } from './records';
 
 /** Below this share of its mean square, a series' variance is taken as zero (relative, so any scale works). */
@@ -47,6 +47,8 @@ export interface UnitScore {
   unit: number;
   /** Correlation over every token of the scoring text: the primary figure. */
   allTokens: number;
+  /** Its 95% interval (bootstrap over sentences), where the score is one a run reports. */
+  allTokensCi95?: Interval;
   topAndRandom: number;
   randomOnly: number;
   /** The simulation is constant on the random sentences, so random-only is 0 by definition and says nothing. */

@@ -149,6 +149,8 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
 ${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<h3>Top-and-random and random-only</h3><p class="meta">Each neuron's top-activating and random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
 }
 
+/** A unit's all-tokens score, with its 95% interval where the run gives one. */
+const unitCell = (s: UnitScore | undefined, key: string) => (s?.allTokensCi95 ? est({ value: s.allTokens, ci95: s.allTokensCi95 }, key) : num(s?.allTokens ?? NaN, 3, key));
 const taskLoss = (m: { loss: number; ci95: { loss: [number, number] } }): Estimate => ({ value: m.loss, ci95: m.ci95.loss });
 const perNeuron = (x: number, units: number) => (units === 0 ? 0 : x / units);
 
@@ -183,7 +185,7 @@ function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle
     .map((u) => {
       const f = feature.get(u);
       const dict = l.dictionary ? (f ? `<td>#${f.feature} (${f.featureScore.toFixed(3)}; r ${f.correlation.toFixed(2)})</td><td>${esc(alignedLabels.get(u) ?? '')}</td>` : '<td>—</td><td>—</td>') : '';
-      return `<tr data-unit="${u}"><td>${u}</td><td>${legible.has(u) ? 'legible' : 'free'}</td><td>${esc(ownLabels.get(u) ?? '(no label)')}</td>${dict}${num(scoreBefore.get(u)?.allTokens ?? NaN, 3, 'before')}${num(scoreAfter.get(u)?.allTokens ?? NaN, 3, 'after')}${num(scoreBefore.get(u)?.topAndRandom ?? NaN)}${num(scoreAfter.get(u)?.topAndRandom ?? NaN)}</tr>`;
+      return `<tr data-unit="${u}"><td>${u}</td><td>${legible.has(u) ? 'legible' : 'free'}</td><td>${esc(ownLabels.get(u) ?? '(no label)')}</td>${dict}${unitCell(scoreBefore.get(u), 'before')}${unitCell(scoreAfter.get(u), 'after')}${num(scoreBefore.get(u)?.topAndRandom ?? NaN)}${num(scoreAfter.get(u)?.topAndRandom ?? NaN)}</tr>`;
     })
     .join('')}</tbody></table>`;
   const dictionary = l.dictionary ? dictionarySection(l) : '';
@@ -191,7 +193,7 @@ function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle
   const cards = [...l.legibleUnits, ...free]
     .map((u) => neuronCard(l.layer, u, legible.has(u), alignedLabels.get(u) ?? '(no label)', scoreBefore.get(u)?.allTokens ?? NaN, scoreAfter.get(u)?.allTokens ?? NaN, truth, chooseFrom, simulated.get(u)))
     .join('');
-  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div>${dictionary}<h3>Every neuron</h3><p class="meta">Scores on all tokens of the score text; before with the neuron's own label, after with the label it was aligned to.</p>${neuronTable}<h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones, on held-out score sentences (top-activating and random, as chosen before alignment), with the final model's activations. Each token is shaded by its true activation (top bar) and by the activation simulated from the label (bottom bar), both on the neuron's scale: the simulation is mapped to activations by a least-squares line over the score text, and both bars are divided by the neuron's largest true activation there.</p><div class="cards">${cards}</div></section>`;
+  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div>${dictionary}<h3>Every neuron</h3><p class="meta">Scores on all tokens of the score text [95% interval over sentences]; before with the neuron's own label, after with the label it was aligned to.</p>${neuronTable}<h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones, on held-out score sentences (top-activating and random, as chosen before alignment), with the final model's activations. Each token is shaded by its true activation (top bar) and by the activation simulated from the label (bottom bar), both on the neuron's scale: the simulation is mapped to activations by a least-squares line over the score text, and both bars are divided by the neuron's largest true activation there.</p><div class="cards">${cards}</div></section>`;
 }
 
 function dictionarySection(l: LayerReport): string {
