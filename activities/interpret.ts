@@ -189,20 +189,23 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         if (!input.groups) return summary;
         // The scores a run reports: each unit's all-tokens score gets its interval (bootstrap over sentences).
         const sumsOf = new Map([...simulated.entries()].map(([unit, column]) => [unit, sentenceSums(truth, column, unit)]));
-        for (const s of scores) s.allTokensCi95 = groupAllTokens({ sums: [sumsOf.get(s.unit)!] }, seed).ci95.map((x) => Math.round(x * 1e4) / 1e4) as Interval;
+        for (const s of scores) {
+          s.allTokensCi95 = groupAllTokens({ sums: [sumsOf.get(s.unit)!] }, seed).ci95.map((x) => Math.round(x * 1e4) / 1e4) as Interval;
+          await yieldToEventLoop();
+        }
         const base = input.baseline ? { truth: layerActivations(corpus, input.baseline.records), simulated: readSimulations(store, input.baseline.simulations, truth.words.length) } : undefined;
         const byUnit = new Map(scores.map((s) => [s.unit, s]));
-        summary.groups = Object.fromEntries(
-          Object.entries(input.groups).map(([name, units]) => {
-            const missing = units.filter((u) => !byUnit.has(u));
-            if (missing.length > 0) throw new InvalidInputError(`scoreExplanations: group ${name} names units without a simulation: ${missing.join(', ')}`);
-            const sums = { sums: units.map((u) => sumsOf.get(u)!) };
-            const group = groupScores(units.map((u) => byUnit.get(u)!), sums, seed);
-            if (!base) return [name, group];
-            const before = { sums: units.map((u) => sentenceSums(base.truth, base.simulated.get(u)!, u)) };
-            return [name, { ...group, gain: groupAllTokens(sums, seed, before) }];
-          }),
-        );
+        summary.groups = {};
+        for (const [name, units] of Object.entries(input.groups)) {
+          const missing = units.filter((u) => !byUnit.has(u));
+          if (missing.length > 0) throw new InvalidInputError(`scoreExplanations: group ${name} names units without a simulation: ${missing.join(', ')}`);
+          const sums = { sums: units.map((u) => sumsOf.get(u)!) };
+          const group = groupScores(units.map((u) => byUnit.get(u)!), sums, seed);
+          await yieldToEventLoop();
+          const before = base ? { sums: units.map((u) => sentenceSums(base.truth, base.simulated.get(u)!, u)) } : undefined;
+          summary.groups[name] = before ? { ...group, gain: groupAllTokens(sums, seed, before) } : group;
+          await yieldToEventLoop();
+        }
         return summary;
       });
     },

@@ -12,7 +12,7 @@ import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
 import { mapEstimate, perSentence, ratioEstimate, type Estimate, type Interval } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
-import type { ModelResult, StepContext } from './context';
+import { yieldToEventLoop, type ModelResult, type StepContext } from './context';
 
 /** The task metric on held-out text with 95% intervals (bootstrap over held-out sentences). */
 export interface TaskFigures extends TaskMetrics {
@@ -88,6 +88,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const data = heldOut(corpus, model.spec.contextWords);
         model.dispose();
         const own = lossesOf(input.model);
+        await yieldToEventLoop();
         const tokens = perSentence(new Float32Array(own.losses.length).fill(1), data.starts);
         const loss = ratioEstimate(perSentence(own.losses, data.starts), tokens, BOOTSTRAP_SEED);
         const accuracy = ratioEstimate(perSentence(own.correct, data.starts), tokens, BOOTSTRAP_SEED);
@@ -138,20 +139,23 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           });
           const clean = tokenLosses(model, data).losses;
           const tokens = perSentence(new Float32Array(clean.length).fill(1), data.starts);
-          const increase = (ablations: Ablation[]) => {
+          const increase = async (ablations: Ablation[]) => {
             const sum = new Float64Array(clean.length);
-            for (const a of ablations) tokenLosses(model, data, a).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+            for (const a of ablations) {
+              tokenLosses(model, data, a).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+              await yieldToEventLoop();
+            }
             return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);
           };
-          const figures = (subsets: number[][]): AblationFigures => ({
+          const figures = async (subsets: number[][]): Promise<AblationFigures> => ({
             units: subsets[0]?.length ?? 0,
-            zero: increase(subsets.map((units) => ({ depth, units }))),
-            mean: increase(subsets.map((units) => ({ depth, units, values: units.map((u) => means[u]!) }))),
+            zero: await increase(subsets.map((units) => ({ depth, units }))),
+            mean: await increase(subsets.map((units) => ({ depth, units, values: units.map((u) => means[u]!) }))),
           });
           const rng = new Rng((input.seed ?? 0) * 7907 + depth);
           const everyUnit = Array.from({ length: width }, (_, u) => u);
           const randomSubsets = Array.from({ length: RANDOM_SUBSETS }, () => rng.sample(everyUnit, input.legibleUnits.length));
-          const groups = { legible: figures([input.legibleUnits]), free: figures([free]), random: figures(randomSubsets) };
+          const groups = { legible: await figures([input.legibleUnits]), free: await figures([free]), random: await figures(randomSubsets) };
           const loss = ratioEstimate(perSentence(clean, data.starts), tokens, BOOTSTRAP_SEED);
           return {
             loss: loss.value,
