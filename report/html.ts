@@ -248,7 +248,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:16px 24px;color:#1d2430;background:#fbfbfd}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde2ea}h3{font-size:15px}
 .meta{color:#5a6473;font-size:12px}code{font-size:12px}pre.yaml{background:#fff;border:1px solid #e4e8ee;padding:8px 12px;font-size:12px;overflow:auto}
-table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:4px 10px;border-bottom:1px solid #e4e8ee;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:4px 10px;border-bottom:1px solid #e4e8ee;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.neurons td{font-size:12px;padding:2px 8px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;background:#fff;border:1px solid #e4e8ee;border-radius:6px;padding:6px}
 .chart .title{font-size:13px;font-weight:600}.chart .axis{font-size:11px;fill:#5a6473}.chart .tick{font-size:10px;fill:#5a6473}.chart .frame{stroke:#8a94a3}
