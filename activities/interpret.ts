@@ -151,7 +151,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           await yieldToEventLoop();
         }
         const simulation = store.putBundle('simulation', { meta: { split: input.split, units: input.units, tokens }, arrays: { values } });
-        return { simulation, simulator: simulator.name, usage };
+        return { simulation, simulator: simulator.name, ...(simulator.method ? { method: simulator.method } : {}), ...(simulator.notes?.length ? { notes: simulator.notes } : {}), usage };
       });
     },
 

@@ -5,6 +5,7 @@
 // Every request and answer is cached in the artifact store by content hash, so a re-run or resumed step makes no
 // repeated calls. The API key is read from the worker's environment and goes nowhere else.
 import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
 import { InvalidInputError } from '../data/errors';
 import { durationMs, type OpenAIProvider } from '../pipelines/schema';
@@ -22,12 +23,26 @@ export class RequestRefusedError extends InvalidInputError {
   override name = 'RequestRefusedError';
 }
 
-type Message = { role: 'system' | 'user'; content: string };
+type Message = { role: 'system' | 'user' | 'assistant'; content: string };
 
-interface CachedAnswer {
+/** One generated token with the log-probabilities of the most likely tokens at its place (OpenAI's `logprobs`). */
+export interface TokenLogprobs {
+  token: string;
+  top: { token: string; logprob: number }[];
+}
+
+/** A well-formed answer as the cache keeps it: the JSON text and, where asked for and given, each token's logprobs. */
+interface Answer {
   content: string;
-  promptTokens: number;
-  completionTokens: number;
+  logprobs?: TokenLogprobs[];
+}
+
+/**
+ * The JSON inside an answer: models often wrap it in a Markdown code fence (```json ... ```) though asked not to.
+ */
+export function stripCodeFence(content: string): string {
+  const m = content.trim().match(/^```[A-Za-z]*\s*\n?([\s\S]*?)\n?```$/);
+  return m ? m[1]!.trim() : content.trim();
 }
 
 /** A chat client for one provider's settings: rate-limited, cached, with structured answers checked by zod. */
@@ -57,68 +72,82 @@ export class ChatClient {
   }
 
   /**
-   * Asks for an answer of the given shape. A malformed or incomplete answer (bad JSON, wrong shape, `check` failing)
-   * is asked again, up to `answerAttempts` times; then the step fails for good, with the raw answers saved.
+   * Asks for an answer of the given shape, with the response format built by openai-node's own zod helper (the
+   * JSON Schema subset that strict structured outputs accept: keep `schema` free of string lengths and check them in
+   * `check`). A malformed answer (bad JSON after any code fence is stripped, wrong shape, `check` failing) or a
+   * refusal is asked again, up to `answerAttempts` times, with the problem told to the model; then the step fails for
+   * good, with the raw answers saved. Only a well-formed answer is cached (by the request): after a failure, a
+   * resumed or new run asks again. With `logprobs`, the answer keeps each token's top log-probabilities where the
+   * endpoint gives them.
    */
-  async structured<T>(purpose: string, messages: Message[], schema: z.ZodType<T>, check: (answer: T) => string | undefined = () => undefined): Promise<T> {
-    const problems: { attempt: number; content: string; problem: string }[] = [];
-    for (let attempt = 1; attempt <= this.settings.answerAttempts; attempt++) {
-      const answer = await this.complete(purpose, messages, schema, attempt);
-      let problem: string;
+  async structured<T>(
+    purpose: string,
+    messages: Message[],
+    schema: z.ZodType<T>,
+    check: (answer: T) => string | undefined = () => undefined,
+    o: { logprobs?: boolean } = {},
+  ): Promise<{ answer: T; logprobs?: TokenLogprobs[] }> {
+    const format = zodResponseFormat(schema, purpose);
+    const parse = (content: string): { answer?: T; problem?: string } => {
+      let json: unknown;
       try {
-        const parsed = schema.safeParse(JSON.parse(answer.content));
-        if (parsed.success) {
-          const wrong = check(parsed.data);
-          if (!wrong) return parsed.data;
-          problem = wrong;
-        } else {
-          problem = parsed.error.issues.map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
-        }
+        json = JSON.parse(stripCodeFence(content));
       } catch (err) {
-        problem = `not JSON: ${(err as Error).message}`;
+        return { problem: `not JSON: ${(err as Error).message}` };
       }
-      problems.push({ attempt, content: answer.content, problem });
-    }
-    const saved = this.store.putJson('malformed-answers', { model: this.settings.model, purpose, messages, answers: problems });
-    throw new MalformedAnswerError(
-      `${this.settings.model} gave no well-formed ${purpose} answer in ${problems.length} attempts (last: ${problems.at(-1)!.problem}); ` +
-        `the answers are saved as artifact ${saved.sha256.slice(0, 12)} in ${this.store.root}`,
-    );
-  }
-
-  private async complete(purpose: string, messages: Message[], schema: z.ZodType, attempt: number): Promise<CachedAnswer> {
-    const request = {
-      model: this.settings.model,
-      temperature: this.settings.temperature,
-      messages,
-      response_format: {
-        type: 'json_schema' as const,
-        json_schema: { name: purpose, strict: true, schema: z.toJSONSchema(schema) as Record<string, unknown> },
-      },
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) return { problem: parsed.error.issues.map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ') };
+      const wrong = check(parsed.data);
+      return wrong ? { problem: wrong } : { answer: parsed.data };
     };
-    // The cache key is the request itself (and which attempt it is); the key never enters it.
-    const { result, reused } = await this.store.memoise('llm-call', { baseURL: this.settings.baseURL ?? null, request, attempt }, async () => {
-      const release = await this.limiter.acquire();
-      try {
-        const completion = await this.client.chat.completions.create(request);
-        return {
-          content: completion.choices[0]?.message?.content ?? '',
-          promptTokens: completion.usage?.prompt_tokens ?? 0,
-          completionTokens: completion.usage?.completion_tokens ?? 0,
-        };
-      } catch (err) {
-        throw this.explain(err);
-      } finally {
-        release();
+    // The cache key is the request itself; the API key never enters it.
+    const key = { baseURL: this.settings.baseURL ?? null, model: this.settings.model, temperature: this.settings.temperature, messages, format, logprobs: o.logprobs ?? false };
+    const { result, reused } = await this.store.memoise('llm-answer', key, async (): Promise<Answer> => {
+      const problems: { attempt: number; content: string; problem: string }[] = [];
+      let conversation = messages;
+      for (let attempt = 1; attempt <= this.settings.answerAttempts; attempt++) {
+        const reply = await this.call(conversation, format, o.logprobs ?? false);
+        const problem = reply.refusal !== undefined ? `the model refused: ${reply.refusal}` : parse(reply.content).problem;
+        if (problem === undefined) return { content: stripCodeFence(reply.content), ...(reply.logprobs ? { logprobs: reply.logprobs } : {}) };
+        problems.push({ attempt, content: reply.refusal ?? reply.content, problem });
+        conversation = [...messages, { role: 'assistant', content: reply.refusal ?? reply.content }, { role: 'user', content: `That answer cannot be used (${problem}). Answer again, with the JSON only.` }];
       }
+      const saved = this.store.putJson('malformed-answers', { model: this.settings.model, purpose, messages, answers: problems });
+      throw new MalformedAnswerError(
+        `${this.settings.model} gave no well-formed ${purpose} answer in ${problems.length} attempts (last: ${problems.at(-1)!.problem}); ` +
+          `the answers are saved as artifact ${saved.sha256.slice(0, 12)} in ${this.store.root}`,
+      );
     });
     if (reused) this.usage.cachedCalls++;
-    else {
+    return { answer: parse(result.content).answer!, ...(result.logprobs ? { logprobs: result.logprobs } : {}) };
+  }
+
+  /** One request to the endpoint (rate-limited, usage counted): the content, a refusal's text, and logprobs if given. */
+  private async call(messages: Message[], format: ReturnType<typeof zodResponseFormat>, logprobs: boolean): Promise<{ content: string; refusal?: string; logprobs?: TokenLogprobs[] }> {
+    const release = await this.limiter.acquire();
+    try {
+      const completion = await this.client.chat.completions.create({
+        model: this.settings.model,
+        temperature: this.settings.temperature,
+        messages,
+        response_format: { type: 'json_schema', json_schema: format.json_schema },
+        ...(logprobs ? { logprobs: true, top_logprobs: 20 } : {}),
+      });
       this.usage.calls++;
-      this.usage.promptTokens += result.promptTokens;
-      this.usage.completionTokens += result.completionTokens;
+      this.usage.promptTokens += completion.usage?.prompt_tokens ?? 0;
+      this.usage.completionTokens += completion.usage?.completion_tokens ?? 0;
+      const choice = completion.choices[0];
+      const tokens = choice?.logprobs?.content;
+      return {
+        content: choice?.message?.content ?? '',
+        ...(choice?.message?.refusal ? { refusal: choice.message.refusal } : {}),
+        ...(tokens && tokens.length > 0 ? { logprobs: tokens.map((t) => ({ token: t.token, top: (t.top_logprobs ?? []).map((x) => ({ token: x.token, logprob: x.logprob })) })) } : {}),
+      };
+    } catch (err) {
+      throw this.explain(err);
+    } finally {
+      release();
     }
-    return result;
   }
 
   /** Turns an SDK error into one that says what went wrong and whether a retry can help. */
@@ -138,7 +167,10 @@ export class ChatClient {
   }
 }
 
-const ExplanationAnswer = z.strictObject({ explanation: z.string().min(1).max(500) });
+/** The explainer's answer (strict structured outputs take no string lengths: they are checked after). */
+const ExplanationAnswer = z.strictObject({ explanation: z.string() });
+const explanationCheck = (a: { explanation: string }) =>
+  a.explanation.trim().length === 0 ? 'explanation: empty' : a.explanation.length > 500 ? `explanation: ${a.explanation.length} characters, at most 500` : undefined;
 
 const EXPLAINER_SYSTEM =
   "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. " +
@@ -178,7 +210,7 @@ export class OpenAIExplainer implements Explainer {
   async explain(requests: ExplainRequest[]): Promise<Explanation[]> {
     return Promise.all(
       requests.map(async (req) => {
-        const answer = await this.chat.structured('explanation', explainerMessages(req), ExplanationAnswer);
+        const { answer } = await this.chat.structured('explanation', explainerMessages(req), ExplanationAnswer, explanationCheck);
         return { unit: req.records.unit, label: answer.explanation.trim() };
       }),
     );
@@ -203,29 +235,99 @@ export function simulatorMessages(label: string, sentences: string[][]): Message
   ];
 }
 
+/**
+ * The expected activation at every number of an answer's `activations` arrays, from the log-probabilities of the
+ * tokens "0" to "10" where that number begins: Σ p(n)·n over those candidates, renormalised (the reading of
+ * OpenAI's all-at-once simulator, Bills et al. 2023, which takes the expected value over "0".."10" at each token).
+ * Where a number is written as several tokens ("1", "0"), its first token decides, so "10" counts only where the
+ * tokenizer has it as one token. Returns undefined where the tokens do not spell out the answer's numbers.
+ */
+export function expectedActivations(tokens: TokenLogprobs[], counts: number[]): number[][] | undefined {
+  const text = tokens.map((t) => t.token).join('');
+  const starts: number[] = [];
+  let at = 0;
+  for (const t of tokens) {
+    starts.push(at);
+    at += t.token.length;
+  }
+  const tokenAt = (offset: number) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return tokens[lo]!;
+  };
+  const out: number[][] = [];
+  for (const array of text.matchAll(/"activations"\s*:\s*\[([^\]]*)\]/g)) {
+    const base = array.index! + array[0].indexOf('[') + 1;
+    const values: number[] = [];
+    for (const n of array[1]!.matchAll(/-?\d+(?:\.\d+)?/g)) {
+      const token = tokenAt(base + n.index!);
+      let mass = 0;
+      let sum = 0;
+      for (const c of token.top) {
+        const digits = c.token.trim();
+        if (!/^\d{1,2}$/.test(digits) || Number(digits) > SIMULATION_MAX) continue;
+        const p = Math.exp(c.logprob);
+        mass += p;
+        sum += p * Number(digits);
+      }
+      values.push(mass > 0 ? sum / mass : Number(n[0]));
+    }
+    out.push(values);
+  }
+  return out.length === counts.length && out.every((v, i) => v.length === counts[i]) ? out : undefined;
+}
+
 export class OpenAISimulator implements Simulator {
   readonly name: string;
+  /** How the last simulations were read: expected values from logprobs, or the numbers the model wrote. */
+  method: 'logprobs' | 'json';
+  readonly notes: string[] = [];
 
   constructor(
     private readonly chat: ChatClient,
     private readonly sentencesPerCall: number,
   ) {
     this.name = `openai:${chat.settings.model}`;
+    this.method = chat.settings.method;
   }
 
   async simulate(label: string, sentences: string[][]): Promise<number[][]> {
     const batches: string[][][] = [];
     for (let i = 0; i < sentences.length; i += this.sentencesPerCall) batches.push(sentences.slice(i, i + this.sentencesPerCall));
+    const wantLogprobs = this.chat.settings.method === 'logprobs';
     const answers = await Promise.all(
-      batches.map((batch) =>
-        this.chat.structured('simulation', simulatorMessages(label, batch), SimulationAnswer, (a) => {
-          if (a.sentences.length !== batch.length) return `${a.sentences.length} sentences answered, ${batch.length} asked`;
-          const i = a.sentences.findIndex((s, j) => s.activations.length !== batch[j]!.length);
-          return i < 0 ? undefined : `sentence ${i}: ${a.sentences[i]!.activations.length} activations for ${batch[i]!.length} tokens`;
-        }),
-      ),
+      batches.map(async (batch) => {
+        const { answer, logprobs } = await this.chat.structured(
+          'simulation',
+          simulatorMessages(label, batch),
+          SimulationAnswer,
+          (a) => {
+            if (a.sentences.length !== batch.length) return `${a.sentences.length} sentences answered, ${batch.length} asked`;
+            const i = a.sentences.findIndex((s, j) => s.activations.length !== batch[j]!.length);
+            return i < 0 ? undefined : `sentence ${i}: ${a.sentences[i]!.activations.length} activations for ${batch[i]!.length} tokens`;
+          },
+          { logprobs: wantLogprobs },
+        );
+        const written = answer.sentences.map((s) => s.activations);
+        if (!wantLogprobs) return written;
+        const expected = logprobs ? expectedActivations(logprobs, batch.map((s) => s.length)) : undefined;
+        if (expected) return expected;
+        this.fallBack(logprobs ? 'the logprobs did not spell out the answer\'s numbers' : 'the endpoint returned no logprobs');
+        return written;
+      }),
     );
-    return answers.flatMap((a) => a.sentences.map((s) => s.activations));
+    return answers.flat();
+  }
+
+  private fallBack(why: string): void {
+    this.method = 'json';
+    const note = `simulator.method logprobs: ${why}; used the activations the model wrote (json)`;
+    if (!this.notes.includes(note)) this.notes.push(note);
   }
 }
 

@@ -34,6 +34,10 @@ export interface Explainer {
 /** Predicts a unit's activation on every token, from 0 to SIMULATION_MAX, from its label alone. */
 export interface Simulator {
   readonly name: string;
+  /** How the simulations were read (an endpoint's logprobs or its written numbers), where a provider has a choice. */
+  readonly method?: string;
+  /** What a reader of the step's result should know (a fallback taken, say). */
+  readonly notes?: string[];
   simulate(label: string, sentences: string[][]): Promise<number[][]>;
 }
 

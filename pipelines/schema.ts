@@ -65,6 +65,10 @@ const OpenAIProvider = z.strictObject({
   maxRetries: z.int().min(0).max(10).default(4).describe('Retries of 429, 5xx and timeouts (honouring Retry-After).'),
   answerAttempts: z.int().min(1).max(10).default(3).describe('Tries to get a well-formed answer before the step fails for good.'),
   sentencesPerCall: z.int().min(1).max(200).default(10).describe('Held-out sentences the simulator predicts in one call.'),
+  method: z
+    .enum(['logprobs', 'json'])
+    .default('logprobs')
+    .describe('(simulator) The expected value over "0".."10" from the top logprobs at each activation (falls back to json, with a note, where the endpoint gives none), or the numbers the model writes.'),
 });
 export type OpenAIProvider = z.infer<typeof OpenAIProvider>;
 

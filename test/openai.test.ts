@@ -90,6 +90,80 @@ describe('OpenAI-compatible provider', () => {
     assert.deepEqual(JSON.parse(user.slice(user.indexOf('{'))), { sentences: [['the', 'dog', 'ran']] });
   });
 
+  it('reads JSON wrapped in a code fence', async () => {
+    const s = await serve(() => ({ content: '```json\n{"explanation": "words for vehicles"}\n```' }));
+    const [e] = await new OpenAIExplainer(new ChatClient(settings(s.baseURL), context())).explain([{ records }]);
+    assert.equal(e!.label, 'words for vehicles');
+    assert.equal(s.requests.length, 1);
+  });
+
+  it('reports a refusal with its text, and tells the model what was wrong when it asks again', async () => {
+    const s = await serve(() => ({ refusal: 'I cannot help with labelling neurons.' }));
+    await assert.rejects(new OpenAIExplainer(new ChatClient(settings(s.baseURL, ', answerAttempts: 2'), context())).explain([{ records }]), (err: Error) => {
+      assert.ok(err instanceof MalformedAnswerError);
+      assert.match(err.message, /the model refused: I cannot help with labelling neurons\./);
+      return true;
+    });
+    assert.equal(s.requests.length, 2);
+    assert.match(s.requests[1]!.body.messages.at(-1)!.content, /That answer cannot be used \(the model refused: I cannot help/);
+  });
+
+  it('never caches a malformed answer: once the endpoint is fixed, the same question is asked again', async () => {
+    let fixed = false;
+    const s = await serve(() => ({ content: fixed ? '{"explanation": "words for animals"}' : '{"explanation": ' }));
+    const store = context().store;
+    const explain = () => new OpenAIExplainer(new ChatClient(settings(s.baseURL, ', answerAttempts: 2'), { store, usage: noUsage() })).explain([{ records }]);
+    await assert.rejects(explain(), MalformedAnswerError);
+    fixed = true;
+    const [e] = await explain();
+    assert.equal(e!.label, 'words for animals');
+    assert.equal(s.requests.length, 3, 'two failed attempts, then one new request');
+    await explain();
+    assert.equal(s.requests.length, 3, 'the well-formed answer is cached');
+  });
+
+  it('sends a response format that strict structured outputs accept (from openai-node\'s zod helper)', async () => {
+    const s = await serve(() => ({ content: '{"explanation": "x"}' }));
+    await new OpenAIExplainer(new ChatClient(settings(s.baseURL), context())).explain([{ records }]);
+    const schema = JSON.stringify(s.requests[0]!.body.response_format!.json_schema!.schema);
+    assert.doesNotMatch(schema, /minLength|maxLength/);
+    assert.match(schema, /"additionalProperties":false/);
+  });
+
+  it('simulates with the expected value over "0".."10" from the top logprobs, where the endpoint gives them', async () => {
+    // The answer {"sentences":[{"activations":[0,10,0]}]} as tokens; each number's token has its alternatives.
+    const lp = (top: Record<string, number>) => Object.entries(top).map(([token, p]) => ({ token, logprob: Math.log(p) }));
+    const tokens = [
+      { token: '{"sentences":[{"activations":[', top: [] },
+      { token: '0', top: lp({ '0': 0.9, '5': 0.1 }) },
+      { token: ',', top: [] },
+      { token: '10', top: lp({ '10': 0.6, '8': 0.2, '0': 0.2 }) },
+      { token: ',', top: [] },
+      { token: '0', top: lp({ '0': 1 }) },
+      { token: ']}]}', top: [] },
+    ].map((t) => ({ token: t.token, logprob: -0.1, top_logprobs: t.top }));
+    const s = await serve(() => ({ content: tokens.map((t) => t.token).join(''), logprobs: tokens }));
+    const sim = new OpenAISimulator(new ChatClient(settings(s.baseURL), context()), 10);
+    const [values] = await sim.simulate('animals', [['the', 'dog', 'ran']]);
+    assert.equal(s.requests[0]!.body.logprobs, true);
+    assert.ok(s.requests[0]!.body.top_logprobs! >= 11);
+    const expected = [0.5, 0.6 * 10 + 0.2 * 8, 0];
+    values!.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-9, `${v} vs ${expected[i]}`));
+    assert.equal(sim.method, 'logprobs');
+    assert.deepEqual(sim.notes, []);
+  });
+
+  it('falls back to the written numbers, with a note, where the endpoint returns no logprobs; json asks for none', async () => {
+    const s = await serve(() => ({ content: '{"sentences": [{"activations": [0, 7, 0]}]}' }));
+    const sim = new OpenAISimulator(new ChatClient(settings(s.baseURL), context()), 10);
+    assert.deepEqual(await sim.simulate('animals', [['the', 'dog', 'ran']]), [[0, 7, 0]]);
+    assert.equal(sim.method, 'json');
+    assert.match(sim.notes.join(), /returned no logprobs/);
+    const plain = new OpenAISimulator(new ChatClient(settings(s.baseURL, ', method: json'), context()), 10);
+    await plain.simulate('animals', [['a', 'red', 'cat']]);
+    assert.equal(s.requests.at(-1)!.body.logprobs, undefined);
+  });
+
   it('waits out a 429 (honouring Retry-After) and succeeds', async () => {
     const s = await serve((i) => (i === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { content: '{"explanation": "vehicles"}' }));
     const started = Date.now();

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 
 export interface ChatRequest {
   headers: IncomingHttpHeaders;
-  body: { model: string; messages: { role: string; content: string }[]; response_format?: unknown };
+  body: { model: string; messages: { role: string; content: string }[]; response_format?: { json_schema?: { schema?: unknown } }; logprobs?: boolean; top_logprobs?: number };
 }
 
 export interface Reply {
@@ -13,6 +13,10 @@ export interface Reply {
   headers?: Record<string, string>;
   /** The assistant message's content (wrapped into a chat.completion), unless `raw` is given. */
   content?: string;
+  /** A refusal: the message then has no content. */
+  refusal?: string;
+  /** The choice's `logprobs.content`: each generated token with its top alternatives. */
+  logprobs?: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[];
   raw?: unknown;
   delayMs?: number;
 }
@@ -43,7 +47,14 @@ export async function startFakeOpenAI(answer: (req: ChatRequest, index: number) 
                 object: 'chat.completion',
                 created: 0,
                 model: request.body.model,
-                choices: [{ index: 0, message: { role: 'assistant', content: reply.content ?? '' }, finish_reason: 'stop' }],
+                choices: [
+                  {
+                    index: 0,
+                    message: reply.refusal !== undefined ? { role: 'assistant', content: null, refusal: reply.refusal } : { role: 'assistant', content: reply.content ?? '', refusal: null },
+                    logprobs: reply.logprobs ? { content: reply.logprobs } : null,
+                    finish_reason: 'stop',
+                  },
+                ],
                 usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 },
               });
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
