@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
 import { currentReport, formatReport, formatSweep } from '../report/text';
+import { explainCommand, scoreCommand } from './interpret';
 
 const USAGE = `Usage: legible <command> [options]
 
@@ -31,6 +32,8 @@ Commands:
   status ID       One run's steps, their state and the latest heartbeat of running ones.
   report ID       Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.
   validate FILE…  Check pipeline files; prints each problem as file:line:column: key: message.
+  explain RECORDS Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).
+  score RECORDS   Score a label (--label "TEXT") on activation records: correlation over every token.
   schema          Print the JSON Schema of pipeline files.
   setup           Find or build the Temporal CLI (into .tools/bin, with Go).
 `;
@@ -50,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
       return status(rest);
     case 'report':
       return report(rest);
+    case 'explain':
+      return explainCommand(rest);
+    case 'score':
+      return scoreCommand(rest);
     case 'schema':
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
