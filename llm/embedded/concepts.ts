@@ -1,17 +1,34 @@
 // The concepts the embedded provider explains units with, grounded in WordNet: lexicographer categories ("words for
-// animals"), hypernym closures ("kinds of vehicle"), word endings and explicit word sets, and combinations of two
-// ("A or B", "A, but not B"). Owns which words a concept covers, how a concept is written as readable label text,
-// and how label text (written here, by a person or by an LLM) is read back into concepts: the simulator sees
-// nothing but that text.
+// animals"), hypernym closures ("kinds of vehicle"), parts of a whole, similar adjectives, parts of speech, word
+// forms (plural, past tense, capitals, digits, negation), positions in the sentence, word endings and word sets, and
+// combinations ("A or B", "A that are B", "A, but not B", "sometimes A"). Owns how far a concept covers a word in its
+// sentence (0 to 1) and how a concept is written as readable label text; labels.ts reads text back into concepts.
 import { wordNet, type Pos } from '../../data/wordnet';
+import { lemmasOf, sensesOf, type WordInContext } from './words';
+
+/** Parts of speech a label can name. */
+export type PartOfSpeech = 'noun' | 'verb' | 'adjective' | 'adverb' | 'pronoun' | 'preposition' | 'determiner' | 'conjunction' | 'number';
 
 export type Concept =
   | { kind: 'category'; lexname: string }
+  /** Nouns or verbs with a sense below this synset (hypernym closure). */
   | { kind: 'hypernym'; synset: string }
+  /** Nouns with a sense that is a part of this synset, or of a kind of it ("parts of the face"). */
+  | { kind: 'partOf'; synset: string }
+  /** Adjectives with a sense in, or similar to, these adjective synsets ("large": big, huge). */
+  | { kind: 'similar'; synsets: string[] }
   | { kind: 'suffix'; suffix: string }
+  /** These words, in any inflection (matched by lemma). */
   | { kind: 'words'; words: string[] }
+  | { kind: 'pos'; pos: PartOfSpeech }
+  | { kind: 'form'; form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation' }
+  | { kind: 'position'; position: 'first' | 'second' | 'last' }
+  | { kind: 'anyWord' }
   | { kind: 'anyOf'; parts: Concept[] }
+  | { kind: 'allOf'; parts: Concept[] }
   | { kind: 'except'; base: Concept; except: Concept }
+  /** A part that holds only so strongly ("sometimes X": 0.5). */
+  | { kind: 'graded'; part: Concept; weight: number }
   | { kind: 'nothing' };
 
 /** How each lexicographer category reads in a label; the simulator reads labels back through the same table. */
@@ -80,27 +97,32 @@ export function isFunctionWord(word: string): boolean {
 }
 
 interface WordFeatures {
-  categories: Set<string>;
-  /** Hypernym ancestors of the word's most frequent noun sense, that sense included. */
-  ancestors: Set<string>;
+  /** Lexicographer categories of the word's senses, with the weight of the best sense in each. */
+  categories: Map<string, number>;
+  /** Hypernym ancestors of the word's noun and verb senses (those senses included), and of the nouns its adjective
+   * senses describe, with weights. */
+  ancestors: Map<string, number>;
 }
 
 const featureCache = new Map<string, WordFeatures>();
-const NO_FEATURES: WordFeatures = { categories: new Set(), ancestors: new Set() };
+const NO_FEATURES: WordFeatures = { categories: new Map(), ancestors: new Map() };
 
-/** A word's WordNet features, from the most frequent sense of each part of speech. */
+/** A word's WordNet features: categories and hypernym ancestors of its first senses of each part of speech. */
 export function featuresOf(word: string): WordFeatures {
   if (FUNCTION_WORDS.has(word) || !/^[a-z]/.test(word)) return NO_FEATURES;
   let f = featureCache.get(word);
   if (!f) {
     const wn = wordNet();
-    const categories = new Set<string>();
-    let ancestors = new Set<string>();
+    const categories = new Map<string, number>();
+    const ancestors = new Map<string, number>();
+    const keep = (m: Map<string, number>, k: string, w: number) => m.set(k, Math.max(m.get(k) ?? 0, w));
     for (const pos of ['n', 'v', 'a', 'r'] as Pos[]) {
-      const first = wn.senses(word, pos, 1)[0];
-      if (!first) continue;
-      categories.add(first.lexname);
-      if (pos === 'n') ancestors = wn.ancestors(first.id);
+      for (const { synset, weight } of sensesOf(word, pos)) {
+        keep(categories, synset.lexname, weight);
+        if (pos === 'n' || pos === 'v') for (const a of wn.ancestors(synset.id)) keep(ancestors, a, weight);
+        // An adjective reaches the nouns it describes ("happy": happiness, a feeling; "large": size).
+        if (pos === 'a') for (const n of synset.nouns) for (const a of wn.ancestors(n)) keep(ancestors, a, 0.8 * weight);
+      }
     }
     f = { categories, ancestors };
     featureCache.set(word, f);
@@ -108,23 +130,121 @@ export function featuresOf(word: string): WordFeatures {
   return f;
 }
 
-export function covers(c: Concept, word: string): boolean {
-  switch (c.kind) {
-    case 'category':
-      return featuresOf(word).categories.has(c.lexname);
-    case 'hypernym':
-      return featuresOf(word).ancestors.has(c.synset);
-    case 'suffix':
-      return word.length > c.suffix.length + 2 && word.endsWith(c.suffix);
-    case 'words':
-      return c.words.includes(word);
-    case 'anyOf':
-      return c.parts.some((p) => covers(p, word));
-    case 'except':
-      return covers(c.base, word) && !covers(c.except, word);
-    case 'nothing':
-      return false;
+const TAG_OF_POS: Record<Pos, string> = { n: 'Noun', v: 'Verb', a: 'Adjective', r: 'Adverb' };
+
+/** How much a part of speech counts for a word in its sentence: fully where the tagger agrees, half otherwise. */
+function posWeight(word: WordInContext, pos: Pos): number {
+  const open = ['Noun', 'Verb', 'Adjective', 'Adverb'].filter((t) => word.tags.has(t));
+  return open.length === 0 || word.tags.has(TAG_OF_POS[pos]) ? 1 : 0.5;
+}
+
+const NEGATIONS = new Set(['not', 'no', 'never', 'none', 'nobody', 'nothing', 'neither', 'nor', 'nowhere', 'without', 'cannot', 'nt', "n't"]);
+const PRONOUNS = new Set('i me my mine myself you your yours yourself he him his himself she her hers herself it its itself we us our ours ourselves they them their theirs themselves who whom whose'.split(' '));
+const PREPOSITIONS = new Set('in on at by for with from to into onto upon about above below over under between among through during before after since until of off out up down within without toward towards via per across along around against near beside behind beyond inside outside'.split(' '));
+const DETERMINERS = new Set('a an the this that these those each every some any no another'.split(' '));
+const CONJUNCTIONS = new Set('and or but nor so yet because although while whereas if unless'.split(' '));
+const NUMBER_WORDS = new Set('zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion dozen'.split(' '));
+
+function isPos(word: WordInContext, pos: PartOfSpeech): boolean {
+  const w = word.text;
+  const t = word.tags;
+  switch (pos) {
+    case 'pronoun':
+      return PRONOUNS.has(w) || t.has('Pronoun');
+    case 'preposition':
+      return PREPOSITIONS.has(w) && !t.has('Verb');
+    case 'determiner':
+      return DETERMINERS.has(w) || t.has('Determiner');
+    case 'conjunction':
+      return CONJUNCTIONS.has(w);
+    case 'number':
+      return /^\d/.test(w) || NUMBER_WORDS.has(w) || t.has('Value');
+    case 'noun':
+      return !PRONOUNS.has(w) && !FUNCTION_WORDS.has(w) && (t.size > 0 ? t.has('Noun') && !t.has('Pronoun') : lemmasOf(w).n.length > 0);
+    case 'verb':
+      return t.size > 0 ? t.has('Verb') : lemmasOf(w).v.length > 0;
+    case 'adjective':
+      return t.size > 0 ? t.has('Adjective') : lemmasOf(w).a.length > 0;
+    case 'adverb':
+      return t.size > 0 ? t.has('Adverb') : lemmasOf(w).r.length > 0;
   }
+}
+
+function hasForm(word: WordInContext, form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation'): boolean {
+  switch (form) {
+    case 'plural':
+      return word.tags.has('Plural') || (word.tags.size === 0 && lemmasOf(word.text).n.some((l) => l !== word.text));
+    case 'past':
+      return word.tags.has('PastTense') || (word.tags.size === 0 && /ed$/.test(word.text));
+    case 'capitalised':
+      return word.capitalised;
+    case 'digits':
+      return /^\d/.test(word.text);
+    case 'negation':
+      return NEGATIONS.has(word.text) || word.tags.has('Negative');
+  }
+}
+
+/** A word's lemmas of every part of speech, and the word itself. */
+function allLemmas(word: string): Set<string> {
+  const l = lemmasOf(word);
+  return new Set([word, ...l.n, ...l.v, ...l.a, ...l.r]);
+}
+
+/** Whether a synset, or a kind of it, is a part of `whole` (or of a kind of it). */
+function isPartOf(id: string, whole: string): boolean {
+  const wn = wordNet();
+  for (const a of wn.ancestors(id)) for (const p of wn.synsets.get(a)?.partOf ?? []) if (wn.ancestors(p).has(whole)) return true;
+  return false;
+}
+
+/** How far a concept covers a word in its sentence: 0 (not at all) to 1 (fully). */
+export function covers(c: Concept, word: WordInContext): number {
+  const w = word.text;
+  switch (c.kind) {
+    case 'category': {
+      const weight = featuresOf(w).categories.get(c.lexname) ?? 0;
+      return weight * posWeight(word, c.lexname.startsWith('noun') ? 'n' : c.lexname.startsWith('verb') ? 'v' : c.lexname.startsWith('adv') ? 'r' : 'a');
+    }
+    case 'hypernym': {
+      const weight = featuresOf(w).ancestors.get(c.synset) ?? 0;
+      return weight * (c.synset.startsWith('v') ? posWeight(word, 'v') : Math.max(posWeight(word, 'n'), posWeight(word, 'a')));
+    }
+    case 'partOf':
+      return Math.max(0, ...sensesOf(w, 'n').map((s) => (isPartOf(s.synset.id, c.synset) ? s.weight : 0)));
+    case 'similar':
+      return Math.max(0, ...sensesOf(w, 'a').map((s) => (c.synsets.includes(s.synset.id) || s.synset.similar.some((x) => c.synsets.includes(x)) ? s.weight : 0)));
+    case 'suffix':
+      return w.length > c.suffix.length + 2 && w.endsWith(c.suffix) ? 1 : 0;
+    case 'words': {
+      if (c.words.includes(w)) return 1;
+      const lemmas = allLemmas(w);
+      return c.words.some((x) => lemmas.has(x) || [...allLemmas(x)].some((l) => lemmas.has(l) && l.length > 2)) ? 1 : 0;
+    }
+    case 'pos':
+      return isPos(word, c.pos) ? 1 : 0;
+    case 'form':
+      return hasForm(word, c.form) ? 1 : 0;
+    case 'position':
+      return (c.position === 'first' ? word.index === 0 : c.position === 'second' ? word.index === 1 : word.index === word.count - 1) ? 1 : 0;
+    case 'anyWord':
+      return 1;
+    case 'anyOf':
+      return Math.max(0, ...c.parts.map((p) => covers(p, word)));
+    case 'allOf':
+      return Math.min(...c.parts.map((p) => covers(p, word)));
+    case 'except':
+      return covers(c.base, word) * (1 - covers(c.except, word));
+    case 'graded':
+      return c.weight * covers(c.part, word);
+    case 'nothing':
+      return 0;
+  }
+}
+
+/** A word standing alone (no sentence around it): how the explainer asks whether a concept covers a word. */
+export function alone(text: string): WordInContext {
+  return { text, capitalised: false, index: -1, count: 0, tags: new Set() };
 }
 
 const depthCache = new Map<string, number>();
@@ -147,9 +267,23 @@ function listWords(words: string[]): string {
   return q.length <= 1 ? q.join('') : `${q.slice(0, -1).join(', ')} and ${q[q.length - 1]}`;
 }
 
-/** The readable label of a concept, with up to four of the words that made the unit fire as examples. */
-export function describe(c: Concept, examples: string[]): string {
-  const eg = examples.length > 0 ? `, e.g. ${examples.slice(0, 4).map(quote).join(', ')}` : '';
+const POS_PHRASES: Record<PartOfSpeech, string> = {
+  noun: 'nouns',
+  verb: 'verbs',
+  adjective: 'adjectives',
+  adverb: 'adverbs',
+  pronoun: 'pronouns',
+  preposition: 'prepositions',
+  determiner: 'articles and determiners',
+  conjunction: 'conjunctions',
+  number: 'numbers',
+};
+const FORM_PHRASES = { plural: 'plural nouns', past: 'past tense verbs', capitalised: 'capitalized words', digits: 'numbers written in digits', negation: 'negation words' } as const;
+const POSITION_PHRASES = { first: 'the first word of a sentence', second: 'the second word of a sentence', last: 'the last word of a sentence' } as const;
+
+/** The readable label of a concept, with up to `maxExamples` of the words that made the unit fire as examples. */
+export function describe(c: Concept, examples: string[], maxExamples = 3): string {
+  const eg = examples.length > 0 && maxExamples > 0 ? `, e.g. ${examples.slice(0, maxExamples).map(quote).join(', ')}` : '';
   switch (c.kind) {
     case 'category':
       return `${CATEGORY_PHRASES[c.lexname]}${eg}`;
@@ -158,92 +292,31 @@ export function describe(c: Concept, examples: string[]): string {
       const gloss = s.gloss.split(/;/)[0]!.trim();
       return `kinds of ${s.words[0]!.replace(/_/g, ' ')} (${gloss})${eg}`;
     }
+    case 'partOf':
+      return `parts of the ${wordNet().synsets.get(c.synset)!.words[0]!.replace(/_/g, ' ')}${eg}`;
+    case 'similar':
+      return `words like ${listWords(c.synsets.slice(0, 2).map((id) => wordNet().synsets.get(id)!.words[0]!.replace(/_/g, ' ')))}`;
     case 'suffix':
       return `words ending in "-${c.suffix}"${eg}`;
     case 'words':
       return `the word${c.words.length > 1 ? 's' : ''} ${listWords(c.words)}`;
+    case 'pos':
+      return `${POS_PHRASES[c.pos]}${eg}`;
+    case 'form':
+      return `${FORM_PHRASES[c.form]}${eg}`;
+    case 'position':
+      return POSITION_PHRASES[c.position];
+    case 'anyWord':
+      return 'any word';
     case 'anyOf':
-      return c.parts.map((p) => describe(p, examples.filter((w) => covers(p, w)).slice(0, 2))).join(' or ');
+      return c.parts.map((p) => describe(p, examples.filter((w) => covers(p, alone(w)) > 0).slice(0, 2), maxExamples)).join(' or ');
+    case 'allOf':
+      return c.parts.map((p) => describe(p, [], 0)).join(' that are ');
     case 'except':
-      return `${describe(c.base, examples)}, but not ${describe(c.except, [])}`;
+      return `${describe(c.base, examples, maxExamples)}, but not ${describe(c.except, [], 0)}`;
+    case 'graded':
+      return `${c.weight >= 0.8 ? 'mostly' : 'sometimes'} ${describe(c.part, examples, maxExamples)}`;
     case 'nothing':
       return 'never active on these examples';
   }
-}
-
-/**
- * Reads a label back into the concept it names. Understands the labels `describe` writes and free text: "A or B",
- * "A, but not B", category phrases, "kinds of X (gloss)", word endings, quoted words, and otherwise each content
- * word's most frequent WordNet noun sense.
- */
-export function readLabel(label: string): Concept {
-  const text = label.toLowerCase().trim();
-  if (/never active|no activation|\bdead\b/.test(text)) return { kind: 'nothing' };
-  const [positive, ...negative] = splitOutside(text, /,? but not /);
-  const base = anyOf(splitOutside(positive!, / or /).flatMap(readClause));
-  if (negative.length === 0) return base;
-  return { kind: 'except', base, except: anyOf(negative.flatMap(readClause)) };
-}
-
-function anyOf(parts: Concept[]): Concept {
-  return parts.length === 1 ? parts[0]! : { kind: 'anyOf', parts };
-}
-
-/** Splits text at a separator that stands outside quotes and parentheses. */
-function splitOutside(text: string, separator: RegExp): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (ch === '"') quoted = !quoted;
-    else if (!quoted && ch === '(') depth++;
-    else if (!quoted && ch === ')') depth = Math.max(0, depth - 1);
-    else if (!quoted && depth === 0) {
-      const m = text.slice(i).match(separator);
-      if (m && m.index === 0) {
-        parts.push(text.slice(start, i));
-        i += m[0].length - 1;
-        start = i + 1;
-      }
-    }
-  }
-  parts.push(text.slice(start));
-  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
-}
-
-/** The concepts one clause of a label names. */
-function readClause(text: string): Concept[] {
-  const concepts: Concept[] = [];
-  const quoted = [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]!.trim());
-  const suffix = text.match(/ending in "-?([a-z]+)"/);
-  if (suffix) concepts.push({ kind: 'suffix', suffix: suffix[1]! });
-  const words = quoted.filter((w) => !suffix || w.replace(/^-/, '') !== suffix[1]);
-  if (words.length > 0) concepts.push({ kind: 'words', words });
-  const unquoted = text.replace(/"[^"]*"/g, ' ');
-
-  const kinds = unquoted.match(/kinds? of ([a-z][a-z -]*?)\s*\(([^)]*)\)/);
-  if (kinds) {
-    const lemma = kinds[1]!.trim().replace(/ /g, '_');
-    const gloss = kinds[2]!.trim();
-    const senses = wordNet().sensesOfLemma(lemma, 'n');
-    const sense = senses.find((s) => s.gloss.toLowerCase().startsWith(gloss)) ?? senses[0];
-    if (sense) concepts.push({ kind: 'hypernym', synset: sense.id });
-    return concepts;
-  }
-  const phrases = Object.entries(CATEGORY_PHRASES).sort((a, b) => b[1].length - a[1].length);
-  const category = phrases.find(([, phrase]) => unquoted.includes(phrase));
-  if (category) {
-    concepts.push({ kind: 'category', lexname: category[0] });
-    return concepts;
-  }
-  if (concepts.length > 0 && /^\s*(the )?words?\b/.test(unquoted) && !/\bkinds?\b|\bfor\b|\babout\b|\brelated\b/.test(unquoted)) return concepts;
-  // Free text: each content word names the noun it is the most frequent sense of ("animal words", "vehicles").
-  for (const w of unquoted.match(/[a-z]+/g) ?? []) {
-    if (FUNCTION_WORDS.has(w) || ['word', 'words', 'kind', 'kinds', 'type', 'types', 'related', 'eg', 'like'].includes(w)) continue;
-    const sense = wordNet().senses(w, 'n', 1)[0];
-    if (sense && synsetDepth(sense.id) >= 3) concepts.push({ kind: 'hypernym', synset: sense.id });
-  }
-  return concepts;
 }

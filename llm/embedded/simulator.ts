@@ -1,27 +1,23 @@
-// The embedded simulator: predicts a unit's activation (0 to 10) on each token from its label text alone, by
-// reading the label into WordNet concepts and marking the tokens those concepts cover. Deterministic, no network.
+// The embedded simulator: predicts a unit's activation (0 to 10) on each token from its label text alone, by reading
+// the label into WordNet-grounded concepts (labels.ts) and grading how far they cover each token's word in its
+// sentence (concepts.ts; tokens are matched as words: words.ts). Deterministic, no network.
 import { SIMULATION_MAX, type Simulator } from '../types';
-import { covers, readLabel } from './concepts';
+import { covers, type Concept } from './concepts';
+import { readLabel } from './labels';
+import { sentenceWords } from './words';
 
 export class EmbeddedSimulator implements Simulator {
   readonly name = 'embedded';
 
-  /** A per-word prediction for one label; the same label is read once. */
-  predictor(label: string): (word: string) => number {
-    const concept = readLabel(label);
-    const memo = new Map<string, number>();
-    return (word) => {
-      let v = memo.get(word);
-      if (v === undefined) {
-        v = covers(concept, word) ? SIMULATION_MAX : 0;
-        memo.set(word, v);
-      }
-      return v;
-    };
+  /** Predictions (0 to 10) for every token of one sentence, from an already read label. */
+  static predictSentence(concept: Concept, tokens: readonly string[]): number[] {
+    const { words, wordOfToken } = sentenceWords(tokens);
+    const values = words.map((w) => Math.round(SIMULATION_MAX * covers(concept, w) * 100) / 100);
+    return wordOfToken.map((w) => (w < 0 ? 0 : values[w]!));
   }
 
   async simulate(label: string, sentences: string[][]): Promise<number[][]> {
-    const predict = this.predictor(label);
-    return sentences.map((s) => s.map(predict));
+    const concept = readLabel(label);
+    return sentences.map((s) => EmbeddedSimulator.predictSentence(concept, s));
   }
 }
