@@ -7,6 +7,7 @@ import { InvalidInputError } from '../data/errors';
 import { unitRecords } from '../interp/records';
 import { groupAllTokens, groupScores, mean, pearson, scoreUnit, sentenceSums, type GroupScores, type UnitScore } from '../interp/scoring';
 import { readExplanations, readLabels, readSimulations } from '../llm/artifacts';
+import { labelShape } from '../llm/label-shape';
 import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage, type Explanation } from '../llm/types';
 import { initBackend } from '../nn/backend';
@@ -128,7 +129,8 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           beat({ unitsExplained: explanations.length, units: input.units.length, ...(checkpoint ? { checkpoint } : {}) });
           await yieldToEventLoop();
         }
-        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), usage, resumedWithUnits: resumedWith };
+        const shapes = explanations.map((e) => ({ unit: e.unit, ...labelShape(e.label) }));
+        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), shapes, usage, resumedWithUnits: resumedWith };
       });
     },
 

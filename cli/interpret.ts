@@ -9,7 +9,7 @@ import { pearson } from '../interp/scoring';
 import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage } from '../llm/types';
 import { loadPipelineFile, PipelineError } from '../pipelines/load';
-import type { Provider } from '../pipelines/schema';
+import { EMBEDDED_PROVIDER, type Provider } from '../pipelines/schema';
 import { ArtifactStore } from '../store/artifacts';
 import { stateDir } from '../temporal/server';
 
@@ -76,7 +76,7 @@ async function scoreLabel(label: string, records: { tokens: string[]; activation
 
 /** The explainer or simulator of a pipeline file, or the embedded provider. */
 function provider(file: string | undefined, which: 'explainer' | 'simulator'): Provider {
-  if (file === undefined) return { provider: 'embedded' };
+  if (file === undefined) return EMBEDDED_PROVIDER;
   try {
     return loadPipelineFile(file).pipeline[which];
   } catch (err) {

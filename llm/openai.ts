@@ -172,15 +172,20 @@ const ExplanationAnswer = z.strictObject({ explanation: z.string() });
 const explanationCheck = (a: { explanation: string }) =>
   a.explanation.trim().length === 0 ? 'explanation: empty' : a.explanation.length > 500 ? `explanation: ${a.explanation.length} characters, at most 500` : undefined;
 
-const EXPLAINER_SYSTEM =
-  "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. " +
-  'Look at the parts of the document the neuron activates for and summarize in a single short phrase what the neuron is looking for. ' +
-  'Activations range from 0 (silent) to 10 (most active); each line is a token and its activation. ' +
-  'Answer with JSON: {"explanation": "..."}. Write the phrase so that someone could predict the activations from it alone, ' +
-  'for example: words for animals, e.g. "dog", "horse".';
+/** The explainer's instructions: one short explanation, a concept where one fits, at most `maxListedWords` words. */
+export function explainerSystem(maxListedWords: number): string {
+  return (
+    "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. " +
+    'Look at the parts of the document the neuron activates for and summarize in a single short phrase what the neuron is looking for. ' +
+    'Activations range from 0 (silent) to 10 (most active); each line is a token and its activation. ' +
+    'Answer with JSON: {"explanation": "..."}. Write the phrase so that someone could predict the activations from it alone. ' +
+    'Name a concept where one fits (a kind of thing, a part of speech, a word form, a position in the sentence, or two of these), ' +
+    `for example: words for animals, e.g. "dog", "horse". List words only where no concept fits, and then at most ${maxListedWords}.`
+  );
+}
 
 /** The explainer prompt for one unit: examples as token / activation lists, discretised to 0–10. */
-export function explainerMessages(req: ExplainRequest): Message[] {
+export function explainerMessages(req: ExplainRequest, maxListedWords = 3): Message[] {
   const all = [...req.records.top, ...req.records.random];
   const max = Math.max(0, ...all.flatMap((r) => r.activations));
   const level = (a: number) => (max > 0 ? Math.round((SIMULATION_MAX * Math.max(0, a)) / max) : 0);
@@ -195,7 +200,7 @@ export function explainerMessages(req: ExplainRequest): Message[] {
           .join('\n')}\n`
       : '';
   return [
-    { role: 'system', content: EXPLAINER_SYSTEM },
+    { role: 'system', content: explainerSystem(maxListedWords) },
     { role: 'user', content: `Neuron ${req.records.unit}\n${block('Top-activating examples:', req.records.top)}${block('Random examples:', req.records.random)}${incoming}` },
   ];
 }
@@ -210,7 +215,7 @@ export class OpenAIExplainer implements Explainer {
   async explain(requests: ExplainRequest[]): Promise<Explanation[]> {
     return Promise.all(
       requests.map(async (req) => {
-        const { answer } = await this.chat.structured('explanation', explainerMessages(req), ExplanationAnswer, explanationCheck);
+        const { answer } = await this.chat.structured('explanation', explainerMessages(req, this.chat.settings.maxListedWords), ExplanationAnswer, explanationCheck);
         return { unit: req.records.unit, label: answer.explanation.trim() };
       }),
     );

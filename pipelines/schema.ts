@@ -45,8 +45,16 @@ const StepSettings = z.strictObject({
 });
 export type StepSettings = z.infer<typeof StepSettings>;
 
+const MaxListedWords = z
+  .int()
+  .min(0)
+  .max(20)
+  .default(3)
+  .describe('As an explainer: a label names a concept where one fits, and lists at most this many words where none does.');
+
 const EmbeddedProvider = z.strictObject({
   provider: z.literal('embedded').describe('The embedded, deterministic WordNet-grounded provider (no network).'),
+  maxListedWords: MaxListedWords,
 });
 
 const OpenAIProvider = z.strictObject({
@@ -65,6 +73,7 @@ const OpenAIProvider = z.strictObject({
   maxRetries: z.int().min(0).max(10).default(4).describe('Retries of 429, 5xx and timeouts (honouring Retry-After).'),
   answerAttempts: z.int().min(1).max(10).default(3).describe('Tries to get a well-formed answer before the step fails for good.'),
   sentencesPerCall: z.int().min(1).max(200).default(10).describe('Held-out sentences the simulator predicts in one call.'),
+  maxListedWords: MaxListedWords,
   method: z
     .enum(['logprobs', 'json'])
     .default('logprobs')
@@ -74,6 +83,8 @@ export type OpenAIProvider = z.infer<typeof OpenAIProvider>;
 
 const Provider = z.discriminatedUnion('provider', [EmbeddedProvider, OpenAIProvider]);
 export type Provider = z.infer<typeof Provider>;
+/** The embedded provider with its defaults. */
+export const EMBEDDED_PROVIDER: Provider = Provider.parse({ provider: 'embedded' });
 
 const Dictionary = z.strictObject({
   enabled: z.boolean().default(true),
@@ -159,8 +170,8 @@ export const PipelineSchema = z
         dictionary: Dictionary.optional().describe('Dictionary learning: explain sparse-autoencoder features and make legible neurons follow the best.'),
       })
       .prefault({}),
-    explainer: Provider.default({ provider: 'embedded' }),
-    simulator: Provider.default({ provider: 'embedded' }),
+    explainer: Provider.prefault({ provider: 'embedded' }),
+    simulator: Provider.prefault({ provider: 'embedded' }),
     alignment: z
       .strictObject({
         sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),

@@ -30,6 +30,13 @@ export function textTable(header: string[], rows: string[][]): string[] {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
+/** How many legible neurons' labels name a concept rather than list words, and how many words they list. */
+export function labelLine(l: LayerReport): string {
+  const s = l.legibleLabels;
+  if (!s || !s.labels) return '—';
+  return `${Math.round(s.conceptShare * s.labels)}/${s.labels} concepts (${(100 * s.conceptShare).toFixed(0)}%), ${s.meanListedWords.toFixed(1)} listed words on average`;
+}
+
 const hasLegible = (l: LayerReport) => l.legibleUnits.length > 0;
 const hasFree = (l: LayerReport) => l.legibleUnits.length < l.width;
 
@@ -58,6 +65,7 @@ export function formatReport(r: PipelineReport): string {
         hasFree(l) ? withInterval(l.free.after.allTokens) : '—',
       ]),
     ),
+    `labels of the legible neurons: ${r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; ')}`,
     '',
     `Top-and-random and random-only scores (each neuron's top-activating and random score sentences, chosen before`,
     'alignment and reused after; mean [95% interval over neurons]); "constant" counts neurons whose simulation is',

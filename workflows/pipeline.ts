@@ -7,6 +7,7 @@
 // pipeline-v1.ts.
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { GroupScores, UnitScore } from '../interp/scoring';
+import type { LabelShape } from '../llm/label-shape';
 import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { Estimate } from '../stats/bootstrap';
@@ -33,6 +34,8 @@ export interface LayerReport {
   depth: number;
   width: number;
   legibleUnits: number[];
+  /** The labels the legible neurons carry: how many name a concept rather than list words, and the mean listed words. */
+  legibleLabels: { labels: number; conceptShare: number; meanListedWords: number };
   /** How the legible neurons were chosen: the best-explained, or a random subset (the selection-effect control). */
   legibleSelection: 'best' | 'random' | 'dictionary';
   /** Per unit on the score text: before, each neuron's own label on the model before this layer; after, the label it was aligned to (its own, or its dictionary feature's) on the model after retraining. */
@@ -134,8 +137,12 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     const explain = async (records: ArtifactRef, units: number[], withIncoming: boolean) => {
       const below = labelsByDepth.get(layer.depth - 1);
       const context = withIncoming && incoming && below ? { incoming: { model, layer: layer.name, labelsBelow: below, topN: incoming.topN } } : {};
-      return (await fanOut(units, (batch) => step('explainNeurons', { pipeline: p, corpus, records, units: batch, ...context }))).map((r) => r.labels);
+      const results = await fanOut(units, (batch) => step('explainNeurons', { pipeline: p, corpus, records, units: batch, ...context }));
+      for (const r of results) for (const shape of r.shapes ?? []) shapes.set(`${records.sha256}/${shape.unit}`, shape);
+      return results.map((r) => r.labels);
     };
+    /** The shape of each label made in this layer (concept or word list, listed words), by records and unit. */
+    const shapes = new Map<string, LabelShape>();
     const simulate = async (labels: ArtifactRef[], split: 'select' | 'score' | 'align', units: number[]) =>
       (await fanOut(units, (batch) => step('simulateNeurons', { pipeline: p, corpus, labels, split, units: batch }))).map((r) => r.simulation);
 
@@ -157,7 +164,13 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
 
     let alignedLabels = neuronLabels;
     let legibleUnits: number[];
-    let assignment: { learned: { stats: Omit<DictionaryReport, 'liveFeatures' | 'meanFeatureScore' | 'meanNeuronScore' | 'minCorrelation' | 'assignments' | 'legibleBeforeWithFeatureLabels'>; liveFeatures: number[] }; featureScores: UnitScore[]; assignments: DictionaryReport['assignments'] } | undefined;
+    let assignment:
+      | {
+          learned: { stats: Omit<DictionaryReport, 'liveFeatures' | 'meanFeatureScore' | 'meanNeuronScore' | 'minCorrelation' | 'assignments' | 'legibleBeforeWithFeatureLabels'>; liveFeatures: number[]; records: { explain?: ArtifactRef } };
+          featureScores: UnitScore[];
+          assignments: DictionaryReport['assignments'];
+        }
+      | undefined;
     if (layer.dictionary) {
       // Explain the dictionary's features like neurons; the best-explained become the legible neurons' labels.
       const learned = await step('learnDictionary', {
@@ -185,6 +198,14 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits, p.interpretability.legibleSelection, p.seed * 31 + layer.depth);
     }
     const isLegible = new Set(legibleUnits);
+    // The labels the legible neurons carry: their own, or their dictionary features'.
+    const featureOf = new Map((assignment?.assignments ?? []).map((a) => [a.neuron, a.feature]));
+    const legibleLabels = labelShapes(
+      legibleUnits.flatMap((u) => {
+        const shape = featureOf.has(u) ? shapes.get(`${assignment!.learned.records.explain!.sha256}/${featureOf.get(u)}`) : shapes.get(`${recorded.explain!.sha256}/${u}`);
+        return shape ? [shape] : [];
+      }),
+    );
     const groups = { legible: legibleUnits, free: allUnits.filter((u) => !isLegible.has(u)) };
 
     // Before: every neuron with its own label, on the score text, on the model as it was before this layer.
@@ -223,6 +244,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       width: layer.width,
       legibleUnits,
       legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
+      legibleLabels,
       scoresBefore: before.scores,
       scoresAfter: after.scores,
       legible: { before: before.groups!.legible!, after: after.groups!.legible! },
@@ -308,6 +330,12 @@ function mix(seed: number, unit: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** Over a set of labels: the share that name a concept, and the mean number of listed words (NaN for none). */
+function labelShapes(shapes: LabelShape[]): { labels: number; conceptShare: number; meanListedWords: number } {
+  const n = shapes.length;
+  return { labels: n, conceptShare: n === 0 ? NaN : shapes.filter((s) => s.concept).length / n, meanListedWords: n === 0 ? NaN : sum(shapes.map((s) => s.listedWords)) / n };
 }
 
 function sum(xs: number[]): number {
