@@ -21,6 +21,8 @@ import { beat, concatFloat32, lastCheckpoint, roundScore, yieldToEventLoop, type
 
 export interface ScoreSummary {
   scores: UnitScore[];
+  /** The top-activating and random sentences each unit's top-and-random and random-only scores use. */
+  sentencesPerUnit?: { top: number; random: number };
   meanAllTokens: number;
   meanTopAndRandom: number;
   meanRandomOnly: number;
@@ -179,11 +181,14 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
         const truth = layerActivations(corpus, input.records);
         const chooseFrom = input.sentencesFrom ? layerActivations(corpus, input.sentencesFrom) : truth;
         const simulated = readSimulations(store, input.simulations, truth.words.length);
-        // Runs started before scoringRandomExamples existed score on as many random sentences as the explainer saw.
-        const random = o.scoringRandomExamples ?? o.randomExamples;
+        // Runs started before scoringRandomExamples existed score on as many random sentences as the explainer saw. At
+        // most half the sentences outside the top ones are drawn, so top-and-random never covers the whole text.
+        const sentences = truth.starts.length - 1;
+        const random = Math.min(o.scoringRandomExamples ?? o.randomExamples, Math.floor(Math.max(0, sentences - o.topExamples) / 2));
         const scores = [...simulated.entries()].map(([unit, column]) => roundScore(scoreUnit(truth, column, unit, { top: o.topExamples, random, seed, chooseFrom })));
         const summary: ScoreSummary = {
           scores,
+          sentencesPerUnit: { top: Math.min(o.topExamples, sentences), random },
           meanAllTokens: mean(scores.map((s) => s.allTokens)),
           meanTopAndRandom: mean(scores.map((s) => s.topAndRandom)),
           meanRandomOnly: mean(scores.map((s) => s.randomOnly)),

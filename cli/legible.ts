@@ -1,6 +1,8 @@
 // The `legible` command: run a pipeline end to end on Temporal, resume a failed run, list runs and show one's
 // status, validate pipeline files, print the pipeline JSON Schema, and set up the Temporal CLI. `legible help`.
 import { parseArgs } from 'node:util';
+import { buildCorpus } from '../data/corpus';
+import { InvalidInputError } from '../data/errors';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
 import { expandPlan, expandSweep, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
@@ -83,6 +85,7 @@ function validate(files: string[]): number {
   for (const file of files) {
     try {
       const { pipeline } = loadPipelineFile(file);
+      checkCorpus(file, pipeline);
       console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})`);
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;
@@ -91,6 +94,21 @@ function validate(files: string[]): number {
     }
   }
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * Builds the corpus of every seed the pipeline runs (a second or two), so that a corpus too small for its splits once
+ * duplicates are removed is refused before anything runs, as a problem of the file.
+ */
+function checkCorpus(file: string, pipeline: Pipeline): void {
+  for (const seed of pipeline.sweep?.seed ?? [pipeline.seed]) {
+    try {
+      buildCorpus({ ...pipeline, seed });
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+      throw new PipelineError([{ file, line: 1, column: 1, path: 'corpus', message: `${err.message}${pipeline.sweep?.seed ? ` (seed ${seed})` : ''}` }]);
+    }
+  }
 }
 
 const WORKER_OPTIONS = { 'no-workers': { type: 'boolean', default: false }, processes: { type: 'string' } } as const;
@@ -114,6 +132,7 @@ async function run(args: string[]): Promise<number> {
   let loaded;
   try {
     loaded = loadPipelineFile(positionals[0]!);
+    checkCorpus(loaded.file, loaded.pipeline);
   } catch (err) {
     if (!(err instanceof PipelineError)) throw err;
     console.error(err.message);
@@ -286,10 +305,23 @@ function openAIConcurrency(p: Pipeline): number | undefined {
   return limits.length > 0 ? Math.max(...limits) : undefined;
 }
 
+/**
+ * What went wrong, in the user's words: a failed workflow's own message is only "Workflow execution failed"; the
+ * cause chain holds the failing step and its error (an activity failure wrapping an application failure).
+ */
+export function failureMessage(err: Error): string {
+  const chain: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && chain.length < 10; e = (e as { cause?: unknown }).cause) chain.push(e);
+  const activity = chain.find((e) => e.name === 'ActivityFailure') as (Error & { activityType?: string }) | undefined;
+  const root = chain.at(-1)!;
+  if (chain.length === 1) return err.message;
+  return `${err.message}${activity?.activityType ? ` at step ${activity.activityType}` : ''}: ${root.message}`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    console.error(`legible: ${err.message}`);
+    console.error(`legible: ${failureMessage(err)}`);
     process.exit(1);
   },
 );

@@ -157,7 +157,9 @@ export const PipelineSchema = z
           .min(1)
           .max(10000)
           .default(100)
-          .describe('Random sentences per unit in the top-and-random and random-only scores (enough that a sparse simulation is rarely constant on them).'),
+          .describe(
+            'Random sentences per unit in the top-and-random and random-only scores (enough that a sparse simulation is rarely constant on them); at most half of the score sentences outside the unit\'s top ones, so that top-and-random never covers the whole score text.',
+          ),
         legibleSelection: z
           .enum(['best', 'random'])
           .default('best')
@@ -229,7 +231,13 @@ export const PipelineSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['interpretability', 'scoringSequences'],
-        message: `${p.interpretability.scoringSequences} held-out sentences are needed twice (to choose the legible neurons, and to score), but only ${heldOut} are held out`,
+        message: `2 × ${p.interpretability.scoringSequences} = ${2 * p.interpretability.scoringSequences} held-out sentences are needed (one set chooses the legible neurons, the other is scored), but only ${heldOut} are held out`,
+      });
+    if (p.interpretability.topExamples >= p.interpretability.scoringSequences)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['interpretability', 'scoringSequences'],
+        message: `topExamples (${p.interpretability.topExamples}) must be fewer than scoringSequences (${p.interpretability.scoringSequences}): the random-only score needs score sentences outside each neuron's top ones`,
       });
     const order = p.interpretability.layerOrder ?? names;
     let lastDepth = -1;

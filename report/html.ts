@@ -15,7 +15,7 @@ import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactStore } from '../store/artifacts';
 import type { LayerReport, PipelineReport, SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
-import { currentReport, labelLine, meanAndSpread, sweepRows, withInterval } from './text';
+import { currentReport, labelLine, legibleCount, meanAndSpread, sweepRows, versusControl, withInterval } from './text';
 import { bars, histogram, tradeoff } from './svg';
 
 const LEGIBLE = '#2f7d4f';
@@ -69,9 +69,10 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
     'sweep-tradeoff',
     tradeoff(
       'Tradeoff: task metric against legibility',
-      rows.filter((x) => !x.legibleAfter.some(Number.isNaN)).map((x) => ({ x: m(x.legibleAfter), y: m(x.perplexity), label: x.settings })),
+      rows.filter((x) => !x.legibleAfter.some(Number.isNaN)).map((x) => ({ x: m(x.legibleAfter), y: m(x.perplexity), label: x.settings, spread: meanAndSpread(x.perplexity).sd })),
       'mean legible-neuron score after alignment (all tokens)',
-      'held-out perplexity (final model)',
+      'held-out perplexity (final model; bars: ± sd over seeds)',
+      { y: m(rows.flatMap((x) => x.controlPerplexity)), label: 'matched control' },
     ),
   );
   const spread = (xs: number[], digits = 3) => (xs.length > 1 && !xs.some(Number.isNaN) ? ` ± ${meanAndSpread(xs).sd.toFixed(digits)}` : '');
@@ -80,7 +81,7 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
   const table = `<table class="sweep"><thead><tr><th>setting</th><th>seeds</th><th>legible score before</th><th>after</th><th>free score after</th><th>perplexity</th><th>control</th><th>base</th><th>final − control (nats)</th></tr></thead><tbody>${rows
     .map(
       (x, i) =>
-        `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}${x.vsControl.length === 1 ? est(x.vsControl[0], 'vsControl', true) : cell(x.vsControl.map((e) => e.value), 'vsControl')}</tr>`,
+        `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}<td class="num" data-value="${m(x.vsControl.map((e) => e.value))}" data-key="vsControl">${esc(versusControl(x.vsControl))}</td></tr>`,
     )
     .join('')}</tbody></table>`;
   const points = r.points
@@ -97,7 +98,7 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
     .map((l) => {
       const some = l.legibleUnits.length > 0;
       const free = l.legibleUnits.length < l.width;
-      return `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${l.legibleUnits.length}/${l.width} (${esc(l.legibleSelection)})</td>${some ? est(l.legible.before.allTokens, 'legibleBefore') : num(NaN, 3, 'legibleBefore')}${some ? est(l.legible.after.allTokens, 'legibleAfter') : num(NaN, 3, 'legibleAfter')}${some ? est(l.legible.after.gain, 'legibleGain', true) : num(NaN)}${free ? est(l.free.before.allTokens, 'freeBefore') : num(NaN, 3, 'freeBefore')}${free ? est(l.free.after.allTokens, 'freeAfter') : num(NaN, 3, 'freeAfter')}</tr>`;
+      return `<tr data-layer="${esc(l.layer)}"><td>${esc(l.layer)}</td><td>${esc(legibleCount(l))}</td>${some ? est(l.legible.before.allTokens, 'legibleBefore') : num(NaN, 3, 'legibleBefore')}${some ? est(l.legible.after.allTokens, 'legibleAfter') : num(NaN, 3, 'legibleAfter')}${some ? est(l.legible.after.gain, 'legibleGain', true) : num(NaN)}${free ? est(l.free.before.allTokens, 'freeBefore') : num(NaN, 3, 'freeBefore')}${free ? est(l.free.after.allTokens, 'freeAfter') : num(NaN, 3, 'freeAfter')}</tr>`;
     })
     .join('')}</tbody></table>`;
   const other = `<table class="other"><thead><tr><th>layer</th><th>group</th><th>top-and-random before</th><th>after</th><th>random-only before</th><th>after</th><th>constant on random (before / after)</th></tr></thead><tbody>${r.layers
@@ -134,11 +135,12 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
       )
     : '';
   const ablation = ablated.length
-    ? `<table class="ablation"><thead><tr><th>layer</th><th>clean loss</th><th>group</th><th>neurons</th><th>zero-ablated</th><th>mean-ablated</th></tr></thead><tbody>${ablated
+    ? `<table class="ablation"><thead><tr><th>layer</th><th>clean loss</th><th>group</th><th>neurons</th><th>zero-ablated</th><th>per neuron</th><th>mean-ablated</th><th>per neuron</th></tr></thead><tbody>${ablated
         .flatMap((l) =>
           (['legible', 'free', 'random'] as const).map((g) => {
             const a = l.ablation![g];
-            return `<tr><td>${esc(l.layer)}</td>${est(l.ablation!.cleanLoss)}<td>${g}</td><td class="num">${a.units}</td>${a.units ? est(a.zero, `${g}Zero`, true) : num(NaN)}${a.units ? est(a.mean, `${g}Mean`, true) : num(NaN)}</tr>`;
+            const perUnit = (e: Estimate) => `<td class="num">${a.units ? `${e.value >= 0 ? '+' : '-'}${Math.abs(e.value / a.units).toFixed(4)}` : '—'}</td>`;
+            return `<tr><td>${esc(l.layer)}</td>${est(l.ablation!.cleanLoss)}<td>${g}</td><td class="num">${a.units}</td>${a.units ? est(a.zero, `${g}Zero`, true) : num(NaN)}${perUnit(a.zero)}${a.units ? est(a.mean, `${g}Mean`, true) : num(NaN)}${perUnit(a.mean)}</tr>`;
           }),
         )
         .join('')}</tbody></table><p class="meta">Held-out loss increase (nats per token, 95% interval over sentences) of the final model when a group of the layer's neurons is held at zero, or each at its mean activation on the held-out text. ReLU neurons are never negative, so zeroing moves dense neurons further from their usual values than sparse ones: mean ablation is the fairer comparison. Random: the mean over 5 random subsets of the legible group's size.</p>`
@@ -146,7 +148,7 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
   const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
   return `<section><h2>Per layer</h2>
 <p>${r.corpus.sentences} distinct sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out; score text ${r.corpus.scoreTokens} tokens); seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
-${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's top-activating and random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
+${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
 }
 
 /** A unit's all-tokens score, with its 95% interval where the run gives one. */
@@ -193,7 +195,7 @@ function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle
   const cards = [...l.legibleUnits, ...free]
     .map((u) => neuronCard(l.layer, u, legible.has(u), alignedLabels.get(u) ?? '(no label)', scoreBefore.get(u)?.allTokens ?? NaN, scoreAfter.get(u)?.allTokens ?? NaN, truth, chooseFrom, simulated.get(u)))
     .join('');
-  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div>${dictionary}<h3>Every neuron</h3><p class="meta">Scores on all tokens of the score text [95% interval over sentences]; before with the neuron's own label, after with the label it was aligned to.</p>${neuronTable}<h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones, on held-out score sentences (top-activating and random, as chosen before alignment), with the final model's activations. Each token is shaded by its true activation (top bar) and by the activation simulated from the label (bottom bar), both on the neuron's scale: the simulation is mapped to activations by a least-squares line over the score text, and both bars are divided by the neuron's largest true activation there.</p><div class="cards">${cards}</div></section>`;
+  return `<section><h2>Layer ${esc(l.layer)}</h2><div class="charts">${hist}</div>${dictionary}<h3>Every neuron</h3><p class="meta">Scores on all tokens of the score text [95% interval over sentences]; before with the neuron's own label, after with the label it was aligned to.${l.dictionary ? ' A dictionary feature\'s score, and its correlation r with the neuron, are measured on the selection text.' : ''}</p>${neuronTable}<h3>Neuron cards</h3><p class="meta">Legible neurons, then the best-explained free ones, on held-out score sentences (top-activating and random, as chosen before alignment), with the final model's activations. Each token is shaded by its true activation (top bar) and by the activation simulated from the label (bottom bar), both on the neuron's scale: the simulation is mapped to activations by a least-squares line over the score text, and both bars are divided by the neuron's largest true activation there.</p><div class="cards">${cards}</div></section>`;
 }
 
 function dictionarySection(l: LayerReport): string {

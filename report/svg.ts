@@ -12,7 +12,7 @@ const H = 260;
 const M = { top: 44, right: 16, bottom: 44, left: 52 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
+const fmt = (x: number) => (Number.isInteger(x) || Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(Math.abs(x) < 0.1 ? 3 : 2));
 
 function frame(title: string, body: string, xLabel: string, yLabel: string): string {
   return (
@@ -60,7 +60,8 @@ export function histogram(title: string, series: Series[], xLabel: string, lo = 
     for (const v of s.values) c[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]!++;
     return c;
   });
-  const max = Math.max(1, ...counts.flat());
+  // A multiple of the five ticks, so that every tick is a whole number of neurons.
+  const max = Math.ceil(Math.max(1, ...counts.flat()) / 5) * 5;
   const { sx, sy, grid } = axes(lo, hi, 0, max);
   const barW = (sx(lo + width) - sx(lo)) / series.length;
   const bars = counts
@@ -92,20 +93,30 @@ export function bars(title: string, categories: string[], series: Series[], yLab
   return frame(title, body + legend(series), '', yLabel);
 }
 
-/** Points joined in order, each with a label: the tradeoff curve of a sweep. */
-export function tradeoff(title: string, points: { x: number; y: number; label: string }[], xLabel: string, yLabel: string): string {
+/**
+ * Points joined in order, each with a label and optionally a vertical bar of ± `spread`: the tradeoff curve of a
+ * sweep. `reference` draws a dashed horizontal line (the matched control).
+ */
+export function tradeoff(title: string, points: { x: number; y: number; label: string; spread?: number }[], xLabel: string, yLabel: string, reference?: { y: number; label: string }): string {
   const xs = points.map((p) => p.x);
-  const ys = points.map((p) => p.y);
+  const ys = [...points.flatMap((p) => [p.y - (p.spread ?? 0), p.y + (p.spread ?? 0)]), ...(reference ? [reference.y] : [])];
   const pad = (lo: number, hi: number) => (hi - lo < 1e-9 ? [lo - 1, hi + 1] : [lo - (hi - lo) * 0.1, hi + (hi - lo) * 0.1]);
   const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
   const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
   const { sx, sy, grid } = axes(x0!, x1!, y0!, y1!);
   const line = `<polyline fill="none" stroke="#3060c0" stroke-width="2" points="${points.map((p) => `${sx(p.x)},${sy(p.y)}`).join(' ')}"/>`;
+  const bars = points
+    .filter((p) => p.spread)
+    .map((p) => `<line x1="${sx(p.x)}" x2="${sx(p.x)}" y1="${sy(p.y - p.spread!)}" y2="${sy(p.y + p.spread!)}" stroke="#3060c0" stroke-width="1"/>`)
+    .join('');
+  const ref = reference
+    ? `<line x1="${sx(x0!)}" x2="${sx(x1!)}" y1="${sy(reference.y)}" y2="${sy(reference.y)}" stroke="#c09a30" stroke-dasharray="5 4"/><text x="${sx(x1!) - 4}" y="${sy(reference.y) - 4}" text-anchor="end" class="tick">${esc(reference.label)}</text>`
+    : '';
   const dots = points
     .map((p) => {
       const right = sx(p.x) > W - 140;
       return `<circle cx="${sx(p.x)}" cy="${sy(p.y)}" r="4" fill="#3060c0"><title>${esc(p.label)}</title></circle><text x="${sx(p.x) + (right ? -6 : 6)}" y="${sy(p.y) - 6}" text-anchor="${right ? 'end' : 'start'}" class="tick">${esc(p.label)}</text>`;
     })
     .join('');
-  return frame(title, grid + line + dots, xLabel, yLabel);
+  return frame(title, grid + ref + bars + line + dots, xLabel, yLabel);
 }

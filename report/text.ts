@@ -18,9 +18,11 @@ const f3 = (x: number) => (Number.isNaN(x) ? '—' : x.toFixed(3));
 const signed = (x: number, digits = 3) => (Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(digits)}`);
 /** A figure with its 95% interval: `0.344 [0.301, 0.387]`; signed for differences. */
 export function withInterval(e: Estimate, digits = 3, sign = false): string {
-  if (Number.isNaN(e.value)) return '—';
+  // A figure that was not measured arrives as null (JSON has no NaN).
+  if (e.value === null || Number.isNaN(e.value)) return '—';
   const f = (x: number) => (sign ? signed(x, digits) : x.toFixed(digits));
-  return `${f(e.value)} [${f(e.ci95[0])}, ${f(e.ci95[1])}]`;
+  const missing = (x: number | null) => x === null || Number.isNaN(x);
+  return `${f(e.value)} [${missing(e.ci95[0]) || missing(e.ci95[1]) ? 'n/a' : `${f(e.ci95[0])}, ${f(e.ci95[1])}`}]`;
 }
 
 /** Rows of cells as a plain-text table: first column left-aligned, the others right-aligned. */
@@ -28,6 +30,14 @@ export function textTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+/** "32/64 best", and where fewer than asked qualified, how many were asked and how many had a positive score. */
+export function legibleCount(l: LayerReport): string {
+  const base = `${l.legibleUnits.length}/${l.width} ${l.legibleSelection}`;
+  if (l.legibleUnits.length >= l.legibleAsked) return base;
+  const random = l.legibleSelection === 'random' ? '; random = best' : '';
+  return `${base} (${l.legibleAsked} asked, ${l.eligible} scored above 0${random})`;
 }
 
 /** How many legible neurons' labels name a concept rather than list words, and how many words they list. */
@@ -57,7 +67,7 @@ export function formatReport(r: PipelineReport): string {
       ['layer', 'legible', 'legible before', 'after', 'gain', 'free before', 'after'],
       r.layers.map((l) => [
         l.layer,
-        `${l.legibleUnits.length}/${l.width} ${l.legibleSelection}`,
+        legibleCount(l),
         hasLegible(l) ? withInterval(l.legible.before.allTokens) : '—',
         hasLegible(l) ? withInterval(l.legible.after.allTokens) : '—',
         hasLegible(l) && l.legible.after.gain ? withInterval(l.legible.after.gain, 3, true) : '—',
@@ -67,7 +77,7 @@ export function formatReport(r: PipelineReport): string {
     ),
     `labels of the legible neurons: ${r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; ')}`,
     '',
-    `Top-and-random and random-only scores (each neuron's top-activating and random score sentences, chosen before`,
+    `Top-and-random and random-only scores (each neuron's ${r.layers[0]?.sentencesPerUnit.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit.random ?? 0} random score sentences, chosen before`,
     'alignment and reused after; mean [95% interval over neurons]); "constant" counts neurons whose simulation is',
     'constant on their random sentences, so that their random-only score is 0 by definition:',
     ...textTable(
@@ -115,9 +125,9 @@ function dictionaryLines(r: PipelineReport): string[] {
       const d = l.dictionary!;
       const corr = d.assignments.map((a) => a.correlation);
       return [
-        `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}, mean L0 ${d.meanL0.toFixed(2)}`,
+        `  ${l.layer}: ${d.features} features (${d.liveFeatures} live, dead ${(100 * d.deadFraction).toFixed(0)}%), variance explained ${d.fractionOfVarianceExplained.toFixed(3)}${d.fractionOfVarianceExplained < 0 ? ' (below 0: it reconstructs worse than the mean activation; train the dictionary longer)' : ''}, mean L0 ${d.meanL0.toFixed(2)}`,
         `    mean feature score ${f3(d.meanFeatureScore)} vs mean neuron score ${f3(d.meanNeuronScore)} (own labels)`,
-        `    ${d.assignments.length} features assigned one-to-one to neurons (optimal matching, correlation on held-out text ≥ ${d.minCorrelation}${corr.length ? `: ${Math.min(...corr).toFixed(2)} to ${Math.max(...corr).toFixed(2)}` : ''})`,
+        `    ${d.assignments.length} feature${d.assignments.length === 1 ? '' : 's'} assigned one-to-one to neurons (optimal matching, correlation on held-out text ≥ ${d.minCorrelation}${corr.length ? `: ${Math.min(...corr).toFixed(2)} to ${Math.max(...corr).toFixed(2)}` : ''})`,
         `    legible neurons before alignment: own labels ${withInterval(l.legible.before.allTokens)}, their features' labels ${withInterval(d.legibleBeforeWithFeatureLabels.allTokens)} (score text)`,
       ].join('\n');
     }),
@@ -185,6 +195,14 @@ export function sweepRows(r: SweepReport): SweepRow[] {
   return [...rows.values()];
 }
 
+/** A sweep row's final − control loss differences: one seed's with its interval, or the mean ± sd over seeds and how
+ * many seeds' intervals lie wholly below or above 0. */
+export function versusControl(es: Estimate[]): string {
+  if (es.length === 1) return withInterval(es[0]!, 3, true);
+  const { mean, sd } = meanAndSpread(es.map((e) => e.value));
+  return `${signed(mean)} ± ${sd.toFixed(3)} (${es.filter((e) => e.ci95[1] < 0).length} below 0, ${es.filter((e) => e.ci95[0] > 0).length} above)`;
+}
+
 /** Mean and sample standard deviation. */
 export function meanAndSpread(xs: number[]): { mean: number; sd: number } {
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -200,7 +218,6 @@ export function formatSweep(r: SweepReport): string {
     const { mean, sd } = meanAndSpread(xs);
     return xs.length > 1 ? `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}` : mean.toFixed(digits);
   };
-  const versus = (es: Estimate[]) => (es.length === 1 ? withInterval(es[0]!, 3, true) : `${signed(meanAndSpread(es.map((e) => e.value)).mean)} ± ${meanAndSpread(es.map((e) => e.value)).sd.toFixed(3)} (${es.filter((e) => e.ci95[1] < 0).length} below 0, ${es.filter((e) => e.ci95[0] > 0).length} above)`);
   return [
     `sweep ${r.pipeline}: ${r.points.length} points${seeds > 1 ? `, ${rows.length} settings × up to ${seeds} seeds (mean ± standard deviation over seeds)` : ''}`,
     'Scores: mean all-tokens correlation on the score text over the layers with legible (or free) neurons. Perplexity:',
@@ -210,7 +227,7 @@ export function formatSweep(r: SweepReport): string {
     '',
     ...textTable(
       ['setting', 'seeds', 'legible before', 'after', 'free after', 'perplexity', 'control', 'base', 'final − control'],
-      rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versus(x.vsControl)]),
+      rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versusControl(x.vsControl)]),
     ),
   ].join('\n');
 }

@@ -59,9 +59,10 @@ export function ratioEstimate(numerator: ArrayLike<number>, denominator: ArrayLi
   return { value: ratio(Int32Array.from({ length: n }, (_, i) => i)), ci95: percentileInterval(replicates) };
 }
 
-/** The mean of a sample with its interval (resampling the values). Empty: NaN. */
+/** The mean of a sample with its interval (resampling the values). Empty: NaN; one value: no interval (NaN). */
 export function meanEstimate(values: ArrayLike<number>, seed: number, resamples = RESAMPLES): Estimate {
-  return ratioEstimate(values, new Float64Array(values.length).fill(1), seed, resamples);
+  const e = ratioEstimate(values, new Float64Array(values.length).fill(1), seed, resamples);
+  return values.length < 2 ? { value: e.value, ci95: [NaN, NaN] } : e;
 }
 
 /** An estimate mapped through a monotone increasing function (perplexity = exp(loss)). */

@@ -168,11 +168,11 @@ describe('a pipeline on the Temporal dev server', () => {
   });
 
   it('aligns only the legible neurons', () => {
-    // Per layer: the constructed model's alignment, then the matched control's, which aligns no neuron.
+    // Per layer: the constructed model's alignment and the matched control's (which aligns no neuron), in either order.
     const all = scheduled.filter((s) => s.type === 'alignLegibleNeurons').map((s) => completed.get(s.id)! as { alignedUnits?: number[] });
     assert.equal(all.length, 4);
-    assert.deepEqual([all[1]!.alignedUnits, all[3]!.alignedUnits], [[], []]);
-    const aligns = [all[0]!, all[2]!];
+    assert.equal(all.filter((a) => a.alignedUnits!.length === 0).length, 2);
+    const aligns = all.filter((a) => a.alignedUnits!.length > 0);
     for (const [i, a] of aligns.entries()) {
       const l = report.layers[i]!;
       assert.deepEqual((a as { alignedUnits?: number[] }).alignedUnits, l.legibleUnits);

@@ -34,6 +34,9 @@ export interface LayerReport {
   depth: number;
   width: number;
   legibleUnits: number[];
+  /** How many legible neurons the fraction asked for, and how many neurons qualified (a positive selection score). */
+  legibleAsked: number;
+  eligible: number;
   /** The labels the legible neurons carry: how many name a concept rather than list words, and the mean listed words. */
   legibleLabels: { labels: number; conceptShare: number; meanListedWords: number };
   /** How the legible neurons were chosen: the best-explained, or a random subset (the selection-effect control). */
@@ -41,6 +44,8 @@ export interface LayerReport {
   /** Per unit on the score text: before, each neuron's own label on the model before this layer; after, the label it was aligned to (its own, or its dictionary feature's) on the model after retraining. */
   scoresBefore: UnitScore[];
   scoresAfter: UnitScore[];
+  /** Each unit's top-activating and random score sentences in its top-and-random and random-only scores. */
+  sentencesPerUnit: { top: number; random: number };
   legible: GroupBeforeAfter;
   free: GroupBeforeAfter;
   task: {
@@ -243,10 +248,13 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       depth: layer.depth,
       width: layer.width,
       legibleUnits,
+      legibleAsked: layer.legibleUnits,
+      eligible: selection.scores.filter((s) => s.allTokens > 0).length,
       legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
       legibleLabels,
       scoresBefore: before.scores,
       scoresAfter: after.scores,
+      sentencesPerUnit: before.sentencesPerUnit!,
       legible: { before: before.groups!.legible!, after: after.groups!.legible! },
       free: { before: before.groups!.free!, after: after.groups!.free! },
       task: { before: task, after: evaluated.metrics, control: controlTask, vsControl: evaluated.differences!.control!, vsBase: evaluated.differences!.base! },
