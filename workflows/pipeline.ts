@@ -154,15 +154,6 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     // Labels are made on training text (explain); the legible neurons are chosen on one part of the held-out text
     // (select), and every reported score is measured on another (score).
     const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
-    // The matched control trains the same schedule with no legible neurons, beside this layer's other steps (it
-    // needs none of their results, so another worker can take it).
-    const controlFrom = control;
-    const controlTrained = (async () => {
-      const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: controlFrom, layer: layer.name, legibleUnits: [], simulations: [] });
-      return { aligned, retrained: await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name }) };
-    })();
-    // Awaited below; until then a failure must not count as an unhandled rejection (which fails the workflow task).
-    controlTrained.catch(() => undefined);
     const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
     const neuronLabels = await explain(recorded.explain!, allUnits, true);
     const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: await simulate(neuronLabels, 'select', allUnits) });
@@ -227,7 +218,11 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     model = retrained.model;
     layerHashes = retrained.layerHashes;
     labelsByDepth.set(layer.depth, neuronLabels);
-    const { aligned: controlAligned, retrained: controlRetrained } = await controlTrained;
+    // The matched control: the same schedule with no legible neurons, from the previous layer's control. It runs after
+    // the constructed model's training, not beside it: two trainings interleaved in one worker process can round
+    // differently (the backend's memory layout), and the same pipeline and seed must give the same result.
+    const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
+    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name });
     control = controlRetrained.model;
 
     const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
