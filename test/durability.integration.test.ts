@@ -97,9 +97,12 @@ describe('durable runs', () => {
     const result = JSON.parse(Buffer.from(done.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!).toString());
     assert.ok(result.resumedFrom && result.resumedFrom.epoch >= 1, `resumed from ${JSON.stringify(result.resumedFrom)}`);
 
-    const close = (a: number[][], b: number[][]) => a.every((row, i) => row.every((x, j) => Math.abs(x - b[i]![j]!) < 1e-6));
+    // A resumed run reproduces the uninterrupted one to float rounding: the base model's loss agrees to 1e-8, the same
+    // neurons become legible, and rounding, carried through two layers of training, moves later figures by ~1e-4.
+    assert.deepEqual(report.layers.map((l) => l.legibleUnits), ref.layers.map((l) => l.legibleUnits));
+    const close = (a: number[][], b: number[][]) => a.every((row, i) => row.every((x, j) => Math.abs(x - b[i]![j]!) < 1e-3));
     assert.ok(close(scoresOf(report), scoresOf(ref)), `${JSON.stringify(scoresOf(report))} vs ${JSON.stringify(scoresOf(ref))}`);
-    assert.ok(Math.abs(report.base.loss - ref.base.loss) < 1e-5, `${report.base.loss} vs ${ref.base.loss}`);
+    assert.ok(Math.abs(report.base.loss - ref.base.loss) < 1e-7, `${report.base.loss} vs ${ref.base.loss}`);
   });
 
   it('the run finishes when the server is stopped mid-run and started again on the same SQLite file', async () => {

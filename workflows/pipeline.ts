@@ -218,9 +218,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     model = retrained.model;
     layerHashes = retrained.layerHashes;
     labelsByDepth.set(layer.depth, neuronLabels);
-    // The matched control: the same schedule with no legible neurons, from the previous layer's control. It runs after
-    // the constructed model's training, not beside it: two trainings interleaved in one worker process can round
-    // differently (the backend's memory layout), and the same pipeline and seed must give the same result.
+    // The matched control: the same schedule with no legible neurons, from the previous layer's control.
     const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
     const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name });
     control = controlRetrained.model;
