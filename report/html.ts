@@ -71,7 +71,7 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
       'Tradeoff: task metric against legibility',
       rows.filter((x) => !x.legibleAfter.some(Number.isNaN)).map((x) => ({ x: m(x.legibleAfter), y: m(x.perplexity), label: x.settings, spread: meanAndSpread(x.perplexity).sd })),
       'mean legible-neuron score after alignment (all tokens)',
-      'held-out perplexity (final model; bars: ± sd over seeds)',
+      'final perplexity (bars: ± sd over seeds)',
       { y: m(rows.flatMap((x) => x.controlPerplexity)), label: 'matched control' },
     ),
   );
@@ -148,7 +148,7 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
   const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
   return `<section><h2>Per layer</h2>
 <p>${r.corpus.sentences} distinct sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out; score text ${r.corpus.scoreTokens} tokens); seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
-${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
+${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
 }
 
 /** A unit's all-tokens score, with its 95% interval where the run gives one. */

@@ -35,7 +35,7 @@ export function textTable(header: string[], rows: string[][]): string[] {
 /** "32/64 best", and where fewer than asked qualified, how many were asked and how many had a positive score. */
 export function legibleCount(l: LayerReport): string {
   const base = `${l.legibleUnits.length}/${l.width} ${l.legibleSelection}`;
-  if (l.legibleUnits.length >= l.legibleAsked) return base;
+  if (l.legibleAsked === undefined || l.legibleUnits.length >= l.legibleAsked) return base;
   const random = l.legibleSelection === 'random' ? '; random = best' : '';
   return `${base} (${l.legibleAsked} asked, ${l.eligible} scored above 0${random})`;
 }
@@ -77,7 +77,7 @@ export function formatReport(r: PipelineReport): string {
     ),
     `labels of the legible neurons: ${r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; ')}`,
     '',
-    `Top-and-random and random-only scores (each neuron's ${r.layers[0]?.sentencesPerUnit.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit.random ?? 0} random score sentences, chosen before`,
+    `Top-and-random and random-only scores (each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen before`,
     'alignment and reused after; mean [95% interval over neurons]); "constant" counts neurons whose simulation is',
     'constant on their random sentences, so that their random-only score is 0 by definition:',
     ...textTable(
