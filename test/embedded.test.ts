@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ActivationRecord } from '../interp/records';
 import { pearson } from '../interp/scoring';
+import { describe as describeConcept } from '../llm/embedded/concepts';
 import { EmbeddedExplainer } from '../llm/embedded/explainer';
+import { readLabel } from '../llm/embedded/labels';
+import { wordNet } from '../data/wordnet';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
 
 const explainer = new EmbeddedExplainer();
@@ -130,6 +133,13 @@ describe('the embedded simulator reads what people write', () => {
     const [e] = await explainer.explain([{ records: { unit: 0, top: [{ tokens: ['Gwen', 'sat', 'down'], activations: [10, 0, 0] }], random: [] } }]);
     const [s] = await sim(e!.label, ['Gwen', 'sat', 'down']);
     assert.ok(s![0]! > 0 && s![1] === 0 && s![2] === 0, `"${e!.label}" simulates to ${s}`);
+  });
+
+  it('writes verb concepts as verbs, and reads them back', async () => {
+    const verb = wordNet().sensesOfLemma('relate', 'v')[0]!;
+    const label = describeConcept({ kind: 'hypernym', synset: verb.id }, []);
+    assert.match(label, /^verbs meaning to /);
+    assert.deepEqual(readLabel(label), { kind: 'hypernym', synset: verb.id });
   });
 
   it('gives irregular forms their meaning', async () => {

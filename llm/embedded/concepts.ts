@@ -290,7 +290,8 @@ export function describe(c: Concept, examples: string[], maxExamples = 3): strin
     case 'hypernym': {
       const s = wordNet().synsets.get(c.synset)!;
       const gloss = s.gloss.split(/;/)[0]!.trim();
-      return `kinds of ${s.words[0]!.replace(/_/g, ' ')} (${gloss})${eg}`;
+      const word = s.words[0]!.replace(/_/g, ' ');
+      return s.pos === 'v' ? `verbs meaning to ${word} (${gloss})${eg}` : `kinds of ${word} (${gloss})${eg}`;
     }
     case 'partOf':
       return `parts of the ${wordNet().synsets.get(c.synset)!.words[0]!.replace(/_/g, ' ')}${eg}`;

@@ -148,6 +148,14 @@ function readClause(raw: string): Concept {
     return sense ? { kind: 'hypernym', synset: sense.id } : { kind: 'nothing' };
   }
 
+  // "verbs meaning to X (gloss)": the label the explainer writes for a verb hypernym.
+  const meaning = text.match(/verbs? meaning (?:to )?([a-z][a-z -]*?)\s*\(([^)]*)\)/);
+  if (meaning) {
+    const senses = wordNet().sensesOfLemma(meaning[1]!.trim().replace(/ /g, '_'), 'v');
+    const sense = senses.find((s) => s.gloss.toLowerCase().startsWith(meaning[2]!.trim())) ?? senses[0];
+    return sense ? { kind: 'hypernym', synset: sense.id } : { kind: 'nothing' };
+  }
+
   // Positions in the sentence.
   if (/\b(?:sentence|sequence|line|text|document)\b/.test(text)) {
     if (/\b(?:first|start|starts|beginning|begins|opening|initial)\b/.test(text)) return { kind: 'position', position: 'first' };
