@@ -244,7 +244,43 @@ export function covers(c: Concept, word: WordInContext): number {
 
 /** A word standing alone (no sentence around it): how the explainer asks whether a concept covers a word. */
 export function alone(text: string): WordInContext {
-  return { text, capitalised: false, index: -1, count: 0, tags: new Set() };
+  return { text, capitalised: false, index: -1, count: 0, tags: new Set(), key: `${text}\u0001\u00010` };
+}
+
+/** Does a concept depend on where a word stands in its sentence? */
+function usesPosition(c: Concept): boolean {
+  switch (c.kind) {
+    case 'position':
+      return true;
+    case 'anyOf':
+    case 'allOf':
+      return c.parts.some(usesPosition);
+    case 'except':
+      return usesPosition(c.base) || usesPosition(c.except);
+    case 'graded':
+      return usesPosition(c.part);
+    default:
+      return false;
+  }
+}
+
+/**
+ * How far a concept covers each of many words (0 for a missing one): `covers`, computed once per distinct word (text,
+ * tags, capitals, and the position where the concept depends on it).
+ */
+export function coverage(c: Concept, words: readonly (WordInContext | undefined)[]): Float64Array {
+  const positional = usesPosition(c);
+  const memo = new Map<string, number>();
+  return Float64Array.from(words, (w) => {
+    if (!w) return 0;
+    const key = positional ? `${w.key}\u0001${w.index}/${w.count}` : w.key;
+    let v = memo.get(key);
+    if (v === undefined) {
+      v = covers(c, w);
+      memo.set(key, v);
+    }
+    return v;
+  });
 }
 
 const depthCache = new Map<string, number>();

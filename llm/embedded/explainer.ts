@@ -7,7 +7,7 @@
 import { SPECIAL } from '../../data/corpus';
 import { pearson } from '../../interp/scoring';
 import type { Explainer, ExplainRequest, Explanation } from '../types';
-import { alone, covers, describe, featuresOf, isFunctionWord, SUFFIXES, synsetDepth, type Concept, type PartOfSpeech } from './concepts';
+import { alone, covers, coverage, describe, featuresOf, isFunctionWord, SUFFIXES, synsetDepth, type Concept, type PartOfSpeech } from './concepts';
 import { readLabel } from './labels';
 import { sentenceWords, type WordInContext } from './words';
 
@@ -73,7 +73,7 @@ export function explainUnit(req: ExplainRequest, maxListedWords = MAX_LISTED_WOR
 
   const candidates: Candidate[] = [];
   const seen = new Set<string>();
-  const consider = (concept: Concept, penalty: number, indicator = Float64Array.from(words, (w) => (w ? covers(concept, w) : 0))) => {
+  const consider = (concept: Concept, penalty: number, indicator = coverage(concept, words)) => {
     const key = JSON.stringify(concept);
     if (seen.has(key)) return;
     seen.add(key);
@@ -81,8 +81,9 @@ export function explainUnit(req: ExplainRequest, maxListedWords = MAX_LISTED_WOR
   };
   for (const w of hot.slice(0, 30)) {
     const f = featuresOf(w);
-    for (const lexname of f.categories.keys()) consider({ kind: 'category', lexname }, 0);
-    for (const synset of f.ancestors.keys()) if (synsetDepth(synset) >= 3) consider({ kind: 'hypernym', synset }, 0.001);
+    // Candidates come from the words' most frequent senses (their other senses still count where a concept covers them).
+    for (const [lexname, weight] of f.categories) if (weight === 1) consider({ kind: 'category', lexname }, 0);
+    for (const [synset, weight] of f.ancestors) if (weight === 1 && synsetDepth(synset) >= 3) consider({ kind: 'hypernym', synset }, 0.001);
     for (const suffix of SUFFIXES) if (covers({ kind: 'suffix', suffix }, alone(w))) consider({ kind: 'suffix', suffix }, 0.002);
   }
   for (const pos of PARTS_OF_SPEECH) if (hotWords.some((w) => covers({ kind: 'pos', pos }, w) > 0)) consider({ kind: 'pos', pos }, 0.002);

@@ -22,6 +22,8 @@ export interface WordInContext {
   count: number;
   /** compromise's tags for the word in its sentence (Noun, Plural, Verb, PastTense, Adjective, Pronoun, Value, …). */
   tags: Set<string>;
+  /** Text, tags and capitalisation together: words with the same key are covered alike by any concept but a position. */
+  key: string;
 }
 
 /** A sentence's words, and which word each token belongs to (-1: a token with no word in it, such as punctuation). */
@@ -70,7 +72,10 @@ export function sentenceWords(tokens: readonly string[]): SentenceWords {
     }
   });
   const tags = tagWords(raw.map((w) => w.text));
-  const words = raw.map((w, index) => ({ text: w.text, capitalised: /^\p{Lu}/u.test(w.written), index, count: raw.length, tags: tags[index]! }));
+  const words = raw.map((w, index) => {
+    const capitalised = /^\p{Lu}/u.test(w.written);
+    return { text: w.text, capitalised, index, count: raw.length, tags: tags[index]!, key: `${w.text}\u0001${[...tags[index]!].sort().join(',')}\u0001${capitalised ? 1 : 0}` };
+  });
   const result = { words, wordOfToken };
   if (sentenceCache.size > 50_000) sentenceCache.clear();
   sentenceCache.set(key, result);
