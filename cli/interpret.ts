@@ -39,38 +39,55 @@ Options:
 
 const COMMON = { simulator: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
+/** Parses a command's options; an unknown option or a missing value is a usage error (exit 2), not a crash. */
+function options(args: string[], spec: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>, text: string) {
+  try {
+    return parseArgs({ args, allowPositionals: true, options: spec });
+  } catch (err) {
+    usage(text, 2, (err as Error).message);
+    return undefined;
+  }
+}
+
 export async function explainCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON, explainer: { type: 'string' }, top: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' } } });
+  const parsed = options(args, { ...COMMON, explainer: { type: 'string' }, top: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' } }, EXPLAIN_USAGE);
+  if (!parsed) return 2;
+  const { values, positionals } = parsed as { values: { help?: boolean; json?: boolean; explainer?: string; simulator?: string; top?: string; random?: string; seed?: string }; positionals: string[] };
   if (values.help) return usage(EXPLAIN_USAGE, 0);
   if (positionals.length !== 1) return usage(EXPLAIN_USAGE, 2, 'legible explain: name one records file');
   const records = readRecordsFile(positionals[0]!);
   const layer = recordsAsLayer(records);
   const top = count(values.top, 20, '--top');
   const random = count(values.random, 20, '--random');
+  if (top + random === 0) throw new InvalidInputError('--top and --random are both 0: the explainer would see no sequence');
   const seed = count(values.seed, 1, '--seed');
   const context = { store: new ArtifactStore(stateDir()), usage: noUsage() };
   const explainer = explainerFor(provider(values.explainer, 'explainer'), context);
   const [explanation] = await explainer.explain([{ records: unitRecords(layer, 0, top, random, seed) }]);
   const label = explanation!.label;
   const score = await scoreLabel(label, records, provider(values.simulator, 'simulator'), context);
-  print(values.json, label, score, `label: ${label}\nscore on these records (not held out): ${score.toFixed(4)}`);
+  print(values.json ?? false, label, score, `label: ${label}\nscore on these records (not held out): ${score.toFixed(4)}`);
   return 0;
 }
 
 export async function scoreCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON, label: { type: 'string' } } });
+  const parsed = options(args, { ...COMMON, label: { type: 'string' } }, SCORE_USAGE);
+  if (!parsed) return 2;
+  const { values, positionals } = parsed as { values: { help?: boolean; json?: boolean; simulator?: string; label?: string }; positionals: string[] };
   if (values.help) return usage(SCORE_USAGE, 0);
   if (positionals.length !== 1) return usage(SCORE_USAGE, 2, 'legible score: name one records file');
   if (!values.label?.trim()) return usage(SCORE_USAGE, 2, 'legible score: give the label to score with --label "TEXT"');
   const records = readRecordsFile(positionals[0]!);
   const score = await scoreLabel(values.label, records, provider(values.simulator, 'simulator'), { store: new ArtifactStore(stateDir()), usage: noUsage() });
-  print(values.json, values.label, score, `score: ${score.toFixed(4)}`);
+  print(values.json ?? false, values.label, score, `score: ${score.toFixed(4)}`);
   return 0;
 }
 
 /** The pooled correlation of the records' activations with the label's simulation, over every token. */
 async function scoreLabel(label: string, records: { tokens: string[]; activations: number[] }[], settings: Provider, context: { store: ArtifactStore; usage: ReturnType<typeof noUsage> }): Promise<number> {
-  const simulated = await simulatorFor(settings, context).simulate(label, records.map((r) => r.tokens));
+  const simulator = simulatorFor(settings, context);
+  const simulated = await simulator.simulate(label, records.map((r) => r.tokens));
+  for (const note of simulator.notes ?? []) console.error(`note: ${note}`);
   return pearson(records.flatMap((r) => r.activations), simulated.flat());
 }
 

@@ -22,7 +22,7 @@ export function readRecordsFile(file: string): ActivationRecord[] {
   }
   const records: ActivationRecord[] = [];
   const problems: string[] = [];
-  text.split('\n').forEach((line, i) => {
+  text.replace(/^\uFEFF/, '').split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
     const where = `${file}:${i + 1}`;
     let json: unknown;

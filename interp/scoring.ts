@@ -39,7 +39,9 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
     qa += a[i]! * a[i]!;
     qb += b[i]! * b[i]!;
   }
-  if (va <= CONSTANT * qa || vb <= CONSTANT * qb) return 0;
+  // Constant: no spread beyond the rounding of a two-pass variance (relative to the mean's size, so neither tiny
+  // activations nor a large offset are mistaken for it).
+  if (va <= 1e-24 * qa || vb <= 1e-24 * qb) return 0;
   return cov / Math.sqrt(va * vb);
 }
 

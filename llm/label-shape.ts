@@ -13,7 +13,7 @@ export function labelShape(label: string): LabelShape {
   const concept = readLabel(label);
   const listed = label
     .split(/\s+or\s+|,?\s+but not\s+/)
-    .map((clause) => clause.replace(/\b(?:e\.g\.|eg\.|for example|for instance|such as|like|including)\b.*$/i, ''))
+    .map((clause) => clause.replace(/(?:\be\.g\.|\beg\.|\bfor example\b|\bfor instance\b|\bsuch as\b|\blike\b|\bincluding\b).*$/i, ''))
     .reduce((n, clause) => n + (clause.match(/"[^"]+"/g)?.length ?? 0), 0);
   return { concept: concept.kind !== 'nothing' && !isWordList(concept), listedWords: listed };
 }

@@ -38,11 +38,17 @@ interface Answer {
 }
 
 /**
- * The JSON inside an answer: models often wrap it in a Markdown code fence (```json ... ```) though asked not to.
+ * The JSON inside an answer: models wrap it in a Markdown code fence (```json ... ```) though asked not to, put a
+ * sentence before or after it, or (reasoning models) a <think>...</think> block first. Returns the fenced block, or
+ * else the text from the first "{" to the last "}", or else the text itself.
  */
 export function stripCodeFence(content: string): string {
-  const m = content.trim().match(/^```[A-Za-z]*\s*\n?([\s\S]*?)\n?```$/);
-  return m ? m[1]!.trim() : content.trim();
+  const text = content.replace(/<think>[\s\S]*?<\/think>/gi, '').trim();
+  const fenced = text.match(/```[A-Za-z]*\s*\r?\n?([\s\S]*?)\r?\n?```/);
+  if (fenced) return fenced[1]!.trim();
+  const first = text.indexOf('{');
+  const last = text.lastIndexOf('}');
+  return first >= 0 && last > first ? text.slice(first, last + 1) : text;
 }
 
 /** A chat client for one provider's settings: rate-limited, cached, with structured answers checked by zod. */
@@ -105,9 +111,18 @@ export class ChatClient {
     const { result, reused } = await this.store.memoise('llm-answer', key, async (): Promise<Answer> => {
       const problems: { attempt: number; content: string; problem: string }[] = [];
       let conversation = messages;
+      let wantLogprobs = o.logprobs ?? false;
       for (let attempt = 1; attempt <= this.settings.answerAttempts; attempt++) {
-        const reply = await this.call(conversation, format, o.logprobs ?? false);
-        const problem = reply.refusal !== undefined ? `the model refused: ${reply.refusal}` : parse(reply.content).problem;
+        let reply: Awaited<ReturnType<ChatClient['call']>>;
+        try {
+          reply = await this.call(conversation, format, wantLogprobs);
+        } catch (err) {
+          // Some endpoints (OpenAI's reasoning models, some servers) refuse logprobs: ask again without them.
+          if (!(wantLogprobs && err instanceof RequestRefusedError && /logprob/i.test(err.message))) throw err;
+          wantLogprobs = false;
+          reply = await this.call(conversation, format, false);
+        }
+        const problem = reply.problem ?? (reply.refusal !== undefined ? `the model refused: ${reply.refusal}` : parse(reply.content).problem);
         if (problem === undefined) return { content: stripCodeFence(reply.content), ...(reply.logprobs ? { logprobs: reply.logprobs } : {}) };
         problems.push({ attempt, content: reply.refusal ?? reply.content, problem });
         conversation = [...messages, { role: 'assistant', content: reply.refusal ?? reply.content }, { role: 'user', content: `That answer cannot be used (${problem}). Answer again, with the JSON only.` }];
@@ -123,7 +138,7 @@ export class ChatClient {
   }
 
   /** One request to the endpoint (rate-limited, usage counted): the content, a refusal's text, and logprobs if given. */
-  private async call(messages: Message[], format: ReturnType<typeof zodResponseFormat>, logprobs: boolean): Promise<{ content: string; refusal?: string; logprobs?: TokenLogprobs[] }> {
+  private async call(messages: Message[], format: ReturnType<typeof zodResponseFormat>, logprobs: boolean): Promise<{ content: string; refusal?: string; problem?: string; logprobs?: TokenLogprobs[] }> {
     const release = await this.limiter.acquire();
     try {
       const completion = await this.client.chat.completions.create({
@@ -136,11 +151,12 @@ export class ChatClient {
       this.usage.calls++;
       this.usage.promptTokens += completion.usage?.prompt_tokens ?? 0;
       this.usage.completionTokens += completion.usage?.completion_tokens ?? 0;
-      const choice = completion.choices[0];
-      const tokens = choice?.logprobs?.content;
+      const choice = completion.choices?.[0];
+      if (!choice) return { content: '', problem: 'the endpoint returned no choices' };
+      const tokens = choice.logprobs?.content;
       return {
-        content: choice?.message?.content ?? '',
-        ...(choice?.message?.refusal ? { refusal: choice.message.refusal } : {}),
+        content: choice.message?.content ?? '',
+        ...(choice.message?.refusal ? { refusal: choice.message.refusal } : {}),
         ...(tokens && tokens.length > 0 ? { logprobs: tokens.map((t) => ({ token: t.token, top: (t.top_logprobs ?? []).map((x) => ({ token: x.token, logprob: x.logprob })) })) } : {}),
       };
     } catch (err) {
@@ -244,8 +260,8 @@ export function simulatorMessages(label: string, sentences: string[][]): Message
  * The expected activation at every number of an answer's `activations` arrays, from the log-probabilities of the
  * tokens "0" to "10" where that number begins: Σ p(n)·n over those candidates, renormalised (the reading of
  * OpenAI's all-at-once simulator, Bills et al. 2023, which takes the expected value over "0".."10" at each token).
- * Where a number is written as several tokens ("1", "0"), its first token decides, so "10" counts only where the
- * tokenizer has it as one token. Returns undefined where the tokens do not spell out the answer's numbers.
+ * A number written as several tokens ("1", "0" for 10) is read as written, since no single token's alternatives
+ * cover it. Returns undefined where the tokens do not spell out the answer's numbers.
  */
 export function expectedActivations(tokens: TokenLogprobs[], counts: number[]): number[][] | undefined {
   const text = tokens.map((t) => t.token).join('');
@@ -271,6 +287,11 @@ export function expectedActivations(tokens: TokenLogprobs[], counts: number[]): 
     const values: number[] = [];
     for (const n of array[1]!.matchAll(/-?\d+(?:\.\d+)?/g)) {
       const token = tokenAt(base + n.index!);
+      // A number written as several tokens ("1", "0" for 10, as Llama's tokenizer writes it) is read as written.
+      if (token.token.trim() !== n[0]) {
+        values.push(Number(n[0]));
+        continue;
+      }
       let mass = 0;
       let sum = 0;
       for (const c of token.top) {
@@ -322,7 +343,7 @@ export class OpenAISimulator implements Simulator {
         if (!wantLogprobs) return written;
         const expected = logprobs ? expectedActivations(logprobs, batch.map((s) => s.length)) : undefined;
         if (expected) return expected;
-        this.fallBack(logprobs ? 'the logprobs did not spell out the answer\'s numbers' : 'the endpoint returned no logprobs');
+        this.fallBack(logprobs ? 'the logprobs did not spell out the answer\'s numbers' : 'the endpoint returned no logprobs (or refused to)');
         return written;
       }),
     );

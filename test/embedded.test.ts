@@ -180,3 +180,31 @@ describe('the embedded simulator reads what people write', () => {
     assert.ok(!excepted.some((x) => quoted(x).some((w) => quoted(kept!).includes(w))), e!.label);
   });
 });
+
+describe('labels people write, as a reviewer tried them', () => {
+  const sim = async (label: string, tokens: string[]) => (await simulator.simulate(label, [tokens]))[0]!.map((v) => (v >= 5 ? 1 : 0));
+  const pets = ['the', 'dog', 'and', 'the', 'cat', 'and', 'a', 'car'];
+
+  it('holds negation and exceptions however they are phrased', async () => {
+    for (const label of ['animals that are not dogs', 'animals but never dogs', 'animals without dogs', 'animals; not dogs', 'animals (but not dogs)']) assert.deepEqual(await sim(label, pets), [0, 0, 0, 0, 1, 0, 0, 0], label);
+    for (const label of ['nouns that are not animals', "nouns which aren't animals"]) assert.deepEqual(await sim(label, pets), [0, 0, 0, 0, 0, 0, 0, 1], label);
+    assert.deepEqual(await sim('anything except animals', pets), [1, 0, 1, 1, 0, 1, 1, 1]);
+  });
+
+  it('reads framing, head nouns and other words for the same verbs', async () => {
+    assert.deepEqual(await sim('This neuron fires on verbs.', ['the', 'dog', 'ran']), [0, 0, 1]);
+    assert.deepEqual(await sim('animal names', ['the', 'dog', 'ran']), [0, 1, 0]);
+    assert.deepEqual(await sim('verbs of speaking', ['she', 'said', 'and', 'ran']), [0, 1, 0, 0]);
+    assert.deepEqual(await sim('the final word', ['the', 'dog', 'ran']), [0, 0, 1]);
+    assert.deepEqual(await sim('colours', ['a', 'red', 'car']), [0, 1, 0]);
+  });
+
+  it('predicts punctuation, line breaks and contractions as tokenizers write them', async () => {
+    assert.deepEqual(await sim('commas', ['red', ',', ' green', ',', ' blue']), [0, 1, 0, 1, 0]);
+    assert.deepEqual(await sim('punctuation', ['hi', '!', ' there', '.']), [0, 1, 0, 1]);
+    assert.deepEqual(await sim('line breaks', ['line', 'Ġone', 'Ċ', 'line', 'Ġtwo', 'Ċ']), [0, 0, 1, 0, 0, 1]);
+    assert.deepEqual(await sim('negation words', [' I', ' don', "'t", ' know']), [0, 1, 1, 0]);
+    assert.deepEqual(await sim('negation words', ['Ġdon', 'âĢĻ', 't', 'Ġgo']), [1, 1, 1, 0]);
+    assert.deepEqual(await sim('words for substances and materials', [' they', "'re", ' here']), [0, 0, 0], 'no rhenium');
+  });
+});

@@ -164,6 +164,28 @@ describe('OpenAI-compatible provider', () => {
     assert.equal(s.requests.at(-1)!.body.logprobs, undefined);
   });
 
+  it('finds the JSON after a reasoning block, or inside prose', async () => {
+    const answers = ['<think>It fires on animals.</think>\n{"explanation": "animals"}', 'Here is the answer:\n```json\n{"explanation": "plants"}\n```\nHope this helps.'];
+    for (const content of answers) {
+      const s = await serve(() => ({ content }));
+      const [e] = await new OpenAIExplainer(new ChatClient(settings(s.baseURL), context())).explain([{ records }]);
+      assert.match(e!.label, /^(animals|plants)$/);
+      assert.equal(s.requests.length, 1);
+    }
+  });
+
+  it('reads a number written as several tokens as written, and asks again without logprobs where they are refused', async () => {
+    const tokens = ['{"sentences":[{"activations":[', '1', '0', ',', '0', ']}]}'].map((token) => ({ token, logprob: -0.1, top_logprobs: /^\d$/.test(token) ? [{ token, logprob: -0.1 }, { token: '5', logprob: -3 }] : [] }));
+    const s = await serve(() => ({ content: tokens.map((t) => t.token).join(''), logprobs: tokens }));
+    const [values] = await new OpenAISimulator(new ChatClient(settings(s.baseURL), context()), 10).simulate('animals', [['dog', 'ran']]);
+    assert.equal(values![0], 10, 'not about 1');
+    const refusing = await startFakeOpenAI((req) => (req.body.logprobs ? { status: 400, raw: { error: { message: 'logprobs is not supported with this model' } } } : { content: '{"sentences": [{"activations": [10, 0]}]}' }));
+    servers.push(refusing);
+    const sim = new OpenAISimulator(new ChatClient(settings(refusing.baseURL), context()), 10);
+    assert.deepEqual(await sim.simulate('animals', [['dog', 'ran']]), [[10, 0]]);
+    assert.equal(sim.method, 'json');
+  });
+
   it('waits out a 429 (honouring Retry-After) and succeeds', async () => {
     const s = await serve((i) => (i === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { content: '{"explanation": "vehicles"}' }));
     const started = Date.now();

@@ -21,7 +21,7 @@ export type Concept =
   /** These words, in any inflection (matched by lemma). */
   | { kind: 'words'; words: string[] }
   | { kind: 'pos'; pos: PartOfSpeech }
-  | { kind: 'form'; form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation' }
+  | { kind: 'form'; form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation' | 'punctuation' | 'newline' }
   | { kind: 'position'; position: 'first' | 'second' | 'last' }
   | { kind: 'anyWord' }
   | { kind: 'anyOf'; parts: Concept[] }
@@ -104,12 +104,14 @@ interface WordFeatures {
   ancestors: Map<string, number>;
 }
 
+const CLITICS = new Set(['re', 've', 'll', 's', 't', 'd', 'm', 'nt']);
 const featureCache = new Map<string, WordFeatures>();
 const NO_FEATURES: WordFeatures = { categories: new Map(), ancestors: new Map() };
 
 /** A word's WordNet features: categories and hypernym ancestors of its first senses of each part of speech. */
 export function featuresOf(word: string): WordFeatures {
-  if (FUNCTION_WORDS.has(word) || !/^[a-z]/.test(word)) return NO_FEATURES;
+  // Function words, single letters and clitics ("t" of "don't", "re" of "they're") name no concept.
+  if (FUNCTION_WORDS.has(word) || CLITICS.has(word) || word.length < 2 || !/^[a-z]/.test(word)) return NO_FEATURES;
   let f = featureCache.get(word);
   if (!f) {
     const wn = wordNet();
@@ -146,6 +148,7 @@ const CONJUNCTIONS = new Set('and or but nor so yet because although while where
 const NUMBER_WORDS = new Set('zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion dozen'.split(' '));
 
 function isPos(word: WordInContext, pos: PartOfSpeech): boolean {
+  if (word.symbol) return false;
   const w = word.text;
   const t = word.tags;
   switch (pos) {
@@ -170,8 +173,12 @@ function isPos(word: WordInContext, pos: PartOfSpeech): boolean {
   }
 }
 
-function hasForm(word: WordInContext, form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation'): boolean {
+function hasForm(word: WordInContext, form: 'plural' | 'past' | 'capitalised' | 'digits' | 'negation' | 'punctuation' | 'newline'): boolean {
+  if (word.symbol) return form === 'punctuation' ? word.text !== '\n' : form === 'newline' && word.text === '\n';
   switch (form) {
+    case 'punctuation':
+    case 'newline':
+      return false;
     case 'plural':
       return word.tags.has('Plural') || (word.tags.size === 0 && lemmasOf(word.text).n.some((l) => l !== word.text));
     case 'past':
@@ -181,7 +188,7 @@ function hasForm(word: WordInContext, form: 'plural' | 'past' | 'capitalised' | 
     case 'digits':
       return /^\d/.test(word.text);
     case 'negation':
-      return NEGATIONS.has(word.text) || word.tags.has('Negative');
+      return NEGATIONS.has(word.text) || /n't$/.test(word.text) || word.tags.has('Negative');
   }
 }
 
@@ -226,9 +233,9 @@ export function covers(c: Concept, word: WordInContext): number {
     case 'form':
       return hasForm(word, c.form) ? 1 : 0;
     case 'position':
-      return (c.position === 'first' ? word.index === 0 : c.position === 'second' ? word.index === 1 : word.index === word.count - 1) ? 1 : 0;
+      return !word.symbol && (c.position === 'first' ? word.index === 0 : c.position === 'second' ? word.index === 1 : word.index === word.count - 1) ? 1 : 0;
     case 'anyWord':
-      return 1;
+      return word.symbol ? 0 : 1;
     case 'anyOf':
       return Math.max(0, ...c.parts.map((p) => covers(p, word)));
     case 'allOf':
@@ -314,7 +321,7 @@ const POS_PHRASES: Record<PartOfSpeech, string> = {
   conjunction: 'conjunctions',
   number: 'numbers',
 };
-const FORM_PHRASES = { plural: 'plural nouns', past: 'past tense verbs', capitalised: 'capitalized words', digits: 'numbers written in digits', negation: 'negation words' } as const;
+const FORM_PHRASES = { plural: 'plural nouns', past: 'past tense verbs', capitalised: 'capitalized words', digits: 'numbers written in digits', negation: 'negation words', punctuation: 'punctuation', newline: 'line breaks' } as const;
 const POSITION_PHRASES = { first: 'the first word of a sentence', second: 'the second word of a sentence', last: 'the last word of a sentence' } as const;
 
 /** The readable label of a concept, with up to `maxExamples` of the words that made the unit fire as examples. */

@@ -22,7 +22,7 @@ const COMBINE_BEST = 12;
 export const MAX_LISTED_WORDS = 3;
 
 const PARTS_OF_SPEECH: PartOfSpeech[] = ['noun', 'verb', 'adjective', 'adverb', 'pronoun', 'preposition', 'determiner', 'conjunction', 'number'];
-const FORMS = ['plural', 'past', 'capitalised', 'digits', 'negation'] as const;
+const FORMS = ['plural', 'past', 'capitalised', 'digits', 'negation', 'punctuation', 'newline'] as const;
 const POSITIONS = ['first', 'second', 'last'] as const;
 
 export class EmbeddedExplainer implements Explainer {

@@ -20,10 +20,16 @@ export function readLabel(label: string): Concept {
     .replace(/[“”]/g, '"')
     .replace(/[‘’]/g, "'")
     .replace(/\.\s*$/, '')
+    .replace(/colour/g, 'color')
+    // "This neuron fires on X", "activates for X": the framing says nothing about what the unit does.
+    .replace(/^(?:this |the )?(?:neuron|unit|feature)?\s*(?:mostly |mainly |strongly )?(?:fires|activates|responds|is active|detects|looks for)\s*(?:on|to|for|when (?:it sees|seeing)|at)?\s+/, '')
+    // An exception in parentheses is an exception: "animals (but not dogs)".
+    .replace(/\s*\(\s*((?:but )?(?:not|except|excluding|other than)\b[^)]*)\)/, ', $1')
     .trim();
   if (text === '' || /never active|no activation|\bdead\b|^nothing\b/.test(text)) return { kind: 'nothing' };
-  const [positive, ...exceptions] = splitOutside(text, /^,?\s*(?:but not|except(?: for)?|other than|excluding|apart from)\s+/);
-  const base = readGraded(positive ?? '');
+  const [positive, ...exceptions] = splitOutside(text, /^(?:[,;]?\s*(?:but (?:not|never)|except(?: for)?|other than|excluding|apart from|without)|[,;]\s*not|\s+(?:that|which) (?:are|is) not|\s+(?:that|which) (?:aren't|isn't))\s+/);
+  // "anything except X", "words other than X": everything but X.
+  const base = /^(?:anything|everything|any word|all words|words|tokens|any token)?$/.test((positive ?? '').trim()) ? ({ kind: 'anyWord' } as Concept) : readGraded(positive ?? '');
   if (exceptions.length === 0) return base;
   return { kind: 'except', base, except: anyOf(exceptions.map(readAlternatives)) };
 }
@@ -156,11 +162,30 @@ function readClause(raw: string): Concept {
     return sense ? { kind: 'hypernym', synset: sense.id } : { kind: 'nothing' };
   }
 
-  // Positions in the sentence.
-  if (/\b(?:sentence|sequence|line|text|document)\b/.test(text)) {
+  // Positions in the sentence ("the first word of a sentence", "the final token").
+  if (/\b(?:sentence|sequence|line|text|document)\b/.test(text) || /^(?:first|last|final|initial|opening|closing|second) (?:words?|tokens?)$/.test(text)) {
     if (/\b(?:first|start|starts|beginning|begins|opening|initial)\b/.test(text)) return { kind: 'position', position: 'first' };
     if (/\bsecond\b/.test(text)) return { kind: 'position', position: 'second' };
     if (/\b(?:last|end|ends|final|closing)\b/.test(text)) return { kind: 'position', position: 'last' };
+  }
+
+  // Verbs of a kind, in other words than the explainer's ("verbs of speaking", "motion verbs").
+  const verbKinds: [RegExp, string][] = [
+    [/\b(?:speaking|talking|saying|speech|communicating)\b/, 'verb.communication'],
+    [/\b(?:movement|moving|motion)\b/, 'verb.motion'],
+    [/\b(?:eating|drinking|consuming|consumption)\b/, 'verb.consumption'],
+    [/\b(?:thinking|thought|knowing|cognition)\b/, 'verb.cognition'],
+    [/\b(?:seeing|hearing|perceiving|perception|sensing)\b/, 'verb.perception'],
+    [/\b(?:making|creating|building|creation)\b/, 'verb.creation'],
+    [/\b(?:feeling|emotion)\b/, 'verb.emotion'],
+    [/\b(?:fighting|competing|competition)\b/, 'verb.competition'],
+    [/\b(?:touching|contact|hitting)\b/, 'verb.contact'],
+    [/\b(?:owning|giving|buying|selling|possession)\b/, 'verb.possession'],
+    [/\b(?:changing|change)\b/, 'verb.change'],
+  ];
+  if (/\bverbs?\b/.test(text)) {
+    const kind = verbKinds.find(([pattern]) => pattern.test(text));
+    if (kind) return { kind: 'category', lexname: kind[1] };
   }
 
   // The category phrases the explainer writes ("words for animals", "verbs of motion").
@@ -175,11 +200,19 @@ function readClause(raw: string): Concept {
     const whole = nounSense(parts[1]!.trim());
     if (whole) return { kind: 'partOf', synset: whole };
   }
-  const names = text.match(/^names? of (.+)$/);
+  const names = text.match(/^names? of (.+)$/) ?? text.match(/^(.+?) names$/);
   if (names) text = names[1]!;
 
   // Word forms and parts of speech, with what else the clause says ("adjectives of feeling", "color adjectives").
   const forms: [RegExp, Concept][] = [
+    [/\bcommas?\b/, { kind: 'words', words: [','] }],
+    [/\b(?:periods?|full stops?)\b/, { kind: 'words', words: ['.'] }],
+    [/\bexclamation (?:marks?|points?)\b/, { kind: 'words', words: ['!'] }],
+    [/\bquestion marks?\b/, { kind: 'words', words: ['?'] }],
+    [/\bquotation marks?\b|\bquotes\b/, { kind: 'words', words: ['"', "'", '“', '”'] }],
+    [/\bparenthes[ie]s\b|\bbrackets?\b/, { kind: 'words', words: ['(', ')', '[', ']'] }],
+    [/\bpunctuation(?: marks?)?\b|\bsymbols?\b/, { kind: 'form', form: 'punctuation' }],
+    [/\bnew ?lines?\b|\bline ?breaks?\b/, { kind: 'form', form: 'newline' }],
     [/\bplurals?(?:\s+nouns?)?\b/, { kind: 'form', form: 'plural' }],
     [/\bpast(?:[- ]tense)?(?:\s+(?:verbs?|forms?))?\b|\bpast participles?\b/, { kind: 'form', form: 'past' }],
     [/\bcapitali[sz]ed(?:\s+words?)?\b|\bupper[- ]?case(?:\s+words?)?\b|\bproper nouns?\b|\bproper names?\b/, { kind: 'form', form: 'capitalised' }],
@@ -214,11 +247,13 @@ function contentWords(text: string): Concept {
   }
   const terms = (nlp(words.join(' ')).json() as { terms: { text: string; tags: string[] }[] }[]).flatMap((s) => s.terms);
   const concepts: Concept[] = [];
-  for (const term of terms) {
+  const content = terms.filter((t) => !GENERIC.has(t.text.toLowerCase().replace(/[^\p{L}\p{N}'-]/gu, '')));
+  for (const [i, term] of content.entries()) {
     const w = term.text.toLowerCase().replace(/[^\p{L}\p{N}'-]/gu, '');
-    if (w === '' || GENERIC.has(w)) continue;
+    if (w === '') continue;
     const tags = new Set(term.tags);
-    if (tags.has('Adjective')) {
+    // The last content word is the head of the phrase: a noun where it can be one ("animal", not "carnal").
+    if (tags.has('Adjective') && !(i === content.length - 1 && nounSense(w))) {
       const heads = adjectiveSenses(w);
       if (heads.length > 0) {
         concepts.push({ kind: 'similar', synsets: heads });

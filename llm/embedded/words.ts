@@ -24,6 +24,8 @@ export interface WordInContext {
   tags: Set<string>;
   /** Text, tags and capitalisation together: words with the same key are covered alike by any concept but a position. */
   key: string;
+  /** Punctuation, a symbol or a line break ("\n"), not a word: it has no part of speech and no position. */
+  symbol?: boolean;
 }
 
 /** A sentence's words, and which word each token belongs to (-1: a token with no word in it, such as punctuation). */
@@ -36,7 +38,18 @@ const MARKERS = /^[\sĠĊ▁]+|[\sĠĊ▁]+$/g;
 
 /** A token as a word: without tokenizer markers, spaces, case and surrounding punctuation ("" where nothing is left). */
 export function normaliseToken(token: string): string {
-  return token.replace(MARKERS, '').replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').toLowerCase();
+  return apostrophes(token).replace(MARKERS, '').replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').toLowerCase();
+}
+
+/** Curly apostrophes, also as GPT-2's byte-level encoding writes them ("âĢĻ"), as a plain one. */
+function apostrophes(token: string): string {
+  return token.replace(/âĢĻ|[’‘]/g, "'");
+}
+
+/** What a token without letters or digits shows: a line break, or its punctuation or symbols ("" for spaces only). */
+function symbolOf(token: string): string {
+  if (/^[ \t]*(?:\r?\n|Ċ)+[ \t]*$/.test(token)) return '\n';
+  return token.replace(MARKERS, '');
 }
 
 const startsWord = (token: string) => /^[\sĠĊ▁]/.test(token);
@@ -52,29 +65,57 @@ export function sentenceWords(tokens: readonly string[]): SentenceWords {
   const pieces = tokens.slice(1).some(startsWord);
   const raw: { text: string; written: string }[] = [];
   const wordOfToken: number[] = [];
+  const symbols = new Set<number>();
   tokens.forEach((token, i) => {
     const text = normaliseToken(token);
+    // An apostrophe alone between two pieces ("don", "'", "t", as GPT-2 writes a curly one) belongs to the word.
+    const last = raw[raw.length - 1];
+    if (apostrophes(token).replace(MARKERS, '') === "'" && last && !symbols.has(raw.length - 1) && /^[\p{L}]/u.test(tokens[i + 1] ?? '')) {
+      last.text += "'";
+      wordOfToken.push(raw.length - 1);
+      return;
+    }
     if (text === '') {
-      wordOfToken.push(-1);
+      const symbol = symbolOf(token);
+      if (symbol === '') {
+        wordOfToken.push(-1);
+        return;
+      }
+      symbols.add(raw.length);
+      raw.push({ text: symbol, written: symbol });
+      wordOfToken.push(raw.length - 1);
       return;
     }
     // A piece continues the word before it where the two make a word, or where the piece alone is none ("walk" +
-    // "ing", "butter" + "fly", "Gw" + "en"); "River" after " river" is a word of its own.
+    // "ing", "butter" + "fly", "Gw" + "en", "don" + "'t"); "River" after " river" is a word of its own.
     const previous = raw[raw.length - 1];
+    const clitic = /^'/.test(apostrophes(token));
     const joins =
-      pieces && i > 0 && !startsWord(token) && previous !== undefined && wordOfToken[i - 1]! >= 0 && /^[\p{L}\p{N}]/u.test(token) && (isWord(previous.text + text) || !isWord(text));
+      i > 0 &&
+      previous !== undefined &&
+      !symbols.has(raw.length - 1) &&
+      wordOfToken[i - 1]! >= 0 &&
+      (clitic || previous.text.endsWith("'") || (pieces && !startsWord(token) && /^[\p{L}\p{N}]/u.test(token) && (isWord(previous.text + text) || !isWord(text))));
     if (joins) {
-      raw[raw.length - 1]!.text += text;
+      previous.text += clitic ? `'${text}` : text;
       wordOfToken.push(raw.length - 1);
     } else {
       raw.push({ text, written: token.replace(MARKERS, '') });
       wordOfToken.push(raw.length - 1);
     }
   });
-  const tags = tagWords(raw.map((w) => w.text));
-  const words = raw.map((w, index) => {
+  // Parts of speech and positions are the words' alone: symbols have neither.
+  const wordIndex: number[] = raw.map(() => -1);
+  let n = 0;
+  raw.forEach((_, i) => {
+    if (!symbols.has(i)) wordIndex[i] = n++;
+  });
+  const tagged = tagWords(raw.filter((_, i) => !symbols.has(i)).map((w) => w.text));
+  const words = raw.map((w, i) => {
+    const symbol = symbols.has(i);
+    const tags = symbol ? new Set<string>() : tagged[wordIndex[i]!]!;
     const capitalised = /^\p{Lu}/u.test(w.written);
-    return { text: w.text, capitalised, index, count: raw.length, tags: tags[index]!, key: `${w.text}\u0001${[...tags[index]!].sort().join(',')}\u0001${capitalised ? 1 : 0}` };
+    return { text: w.text, capitalised, index: wordIndex[i]!, count: n, tags, key: `${w.text}\u0001${[...tags].sort().join(',')}\u0001${capitalised ? 1 : 0}`, ...(symbol ? { symbol } : {}) };
   });
   const result = { words, wordOfToken };
   if (sentenceCache.size > 50_000) sentenceCache.clear();
