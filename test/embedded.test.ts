@@ -199,6 +199,12 @@ describe('labels people write, as a reviewer tried them', () => {
     assert.deepEqual(await sim('colours', ['a', 'red', 'car']), [0, 1, 0]);
   });
 
+  it('counts positions within each sentence of a record', async () => {
+    const record = ['The', ' dog', ' ran', '.', ' A', ' cat', ' sat', '.', ' Then', ' it', ' left'];
+    assert.deepEqual(await sim('the first word of a sentence', record), [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0]);
+    assert.deepEqual(await sim('the last word of a sentence', record), [0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  });
+
   it('predicts punctuation, line breaks and contractions as tokenizers write them', async () => {
     assert.deepEqual(await sim('commas', ['red', ',', ' green', ',', ' blue']), [0, 1, 0, 1, 0]);
     assert.deepEqual(await sim('punctuation', ['hi', '!', ' there', '.']), [0, 1, 0, 1]);

@@ -17,7 +17,7 @@ export interface WordInContext {
   text: string;
   /** Starts with a capital letter as written. */
   capitalised: boolean;
-  /** Position among the sentence's words, and their number. */
+  /** Position among its sentence's words, and their number (a record can hold several sentences). */
   index: number;
   count: number;
   /** compromise's tags for the word in its sentence (Noun, Plural, Verb, PastTense, Adjective, Pronoun, Value, …). */
@@ -104,18 +104,28 @@ export function sentenceWords(tokens: readonly string[]): SentenceWords {
       wordOfToken.push(raw.length - 1);
     }
   });
-  // Parts of speech and positions are the words' alone: symbols have neither.
+  // Parts of speech and positions are the words' alone: symbols have neither. A record may hold several sentences:
+  // positions count within each (a ".", "!" or "?" ends one).
   const wordIndex: number[] = raw.map(() => -1);
-  let n = 0;
-  raw.forEach((_, i) => {
-    if (!symbols.has(i)) wordIndex[i] = n++;
+  const sentenceOf: number[] = raw.map(() => 0);
+  const sentenceLength: number[] = [0];
+  raw.forEach((w, i) => {
+    if (symbols.has(i)) {
+      if (/[.!?]/.test(w.text) && sentenceLength.at(-1)! > 0) sentenceLength.push(0);
+      return;
+    }
+    sentenceOf[i] = sentenceLength.length - 1;
+    wordIndex[i] = sentenceLength[sentenceLength.length - 1]!++;
   });
   const tagged = tagWords(raw.filter((_, i) => !symbols.has(i)).map((w) => w.text));
+  const wordNumber: number[] = [];
+  let k = 0;
+  raw.forEach((_, i) => wordNumber.push(symbols.has(i) ? -1 : k++));
   const words = raw.map((w, i) => {
     const symbol = symbols.has(i);
-    const tags = symbol ? new Set<string>() : tagged[wordIndex[i]!]!;
+    const tags = symbol ? new Set<string>() : tagged[wordNumber[i]!]!;
     const capitalised = /^\p{Lu}/u.test(w.written);
-    return { text: w.text, capitalised, index: wordIndex[i]!, count: n, tags, key: `${w.text}\u0001${[...tags].sort().join(',')}\u0001${capitalised ? 1 : 0}`, ...(symbol ? { symbol } : {}) };
+    return { text: w.text, capitalised, index: wordIndex[i]!, count: sentenceLength[sentenceOf[i]!]!, tags, key: `${w.text}\u0001${[...tags].sort().join(',')}\u0001${capitalised ? 1 : 0}`, ...(symbol ? { symbol } : {}) };
   });
   const result = { words, wordOfToken };
   if (sentenceCache.size > 50_000) sentenceCache.clear();
