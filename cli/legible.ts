@@ -20,28 +20,48 @@ import { writeReport } from '../report/html';
 import { currentReport, formatReport, formatSweep } from '../report/text';
 import { explainCommand, scoreCommand } from './interpret';
 
-const USAGE = `Usage: legible <command> [options]
+/** Every command, its arguments and what it does: `legible help` lists them, `legible COMMAND --help` shows one. */
+const COMMANDS: [name: string, args: string, help: string][] = [
+  [
+    'run',
+    'FILE',
+    `Validate the pipeline, then run it on Temporal and print the per-layer report.
+Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server if none answers.
+--processes N  worker processes, this one included (default: one per core; tfjs runs one
+               thread per process, so sweep points and explain batches use every core)
+--no-workers   only start the workflow (workers started with \`npm run worker\` do the work)`,
+  ],
+  ['resume', 'ID', 'Continue a failed or terminated run from its failed step; finished steps are kept.\n--processes N, --no-workers   as for run'],
+  ['runs', '', 'List runs (pipeline, status, start, duration); --pipeline NAME to filter, --limit N (default 50).'],
+  ['status', 'ID', "One run's steps, their state and the latest heartbeat of running ones."],
+  ['report', 'ID', 'Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.'],
+  ['validate', 'FILE…', 'Check pipeline files; prints each problem as file:line:column: key: message.'],
+  ['explain', 'RECORDS', 'Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).'],
+  ['score', 'RECORDS', 'Score a label (--label "TEXT") on activation records: correlation over every token.'],
+  ['schema', '', 'Print the JSON Schema of pipeline files.'],
+  ['setup', '', 'Find or build the Temporal CLI (into .tools/bin, with Go).'],
+];
+
+const indent = (text: string, by: number) => text.split('\n').join(`\n${' '.repeat(by)}`);
+const USAGE = `Usage: legible <command> [options]   (legible <command> --help for one command)
 
 Commands:
-  run FILE        Validate the pipeline, then run it on Temporal and print the per-layer report.
-                  Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server if none answers.
-                  --processes N  worker processes, this one included (default: one per core; tfjs runs one
-                                 thread per process, so sweep points and explain batches use every core)
-                  --no-workers   only start the workflow (workers started with \`npm run worker\` do the work)
-  resume ID       Continue a failed or terminated run from its failed step; finished steps are kept.
-                  --processes N, --no-workers   as for run
-  runs            List runs (pipeline, status, start, duration); --pipeline NAME to filter.
-  status ID       One run's steps, their state and the latest heartbeat of running ones.
-  report ID       Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.
-  validate FILE…  Check pipeline files; prints each problem as file:line:column: key: message.
-  explain RECORDS Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).
-  score RECORDS   Score a label (--label "TEXT") on activation records: correlation over every token.
-  schema          Print the JSON Schema of pipeline files.
-  setup           Find or build the Temporal CLI (into .tools/bin, with Go).
+${COMMANDS.map(([name, args, help]) => `  ${`${name} ${args}`.padEnd(16)}${indent(help, 18)}`).join('\n')}
 `;
+
+/** One command's usage, for `legible COMMAND --help` (explain and score print their own, longer one). */
+function commandUsage(name: string): string {
+  const [, args, help] = COMMANDS.find(([n]) => n === name)!;
+  return `Usage: legible ${name}${args ? ` ${args}` : ''}\n\n${help}`;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const known = COMMANDS.some(([name]) => name === command);
+  if (known && command !== 'explain' && command !== 'score' && rest.some((a) => a === '--help' || a === '-h')) {
+    console.log(commandUsage(command!));
+    return 0;
+  }
   switch (command) {
     case 'validate':
       return validate(rest);
@@ -68,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     case undefined:
     case 'help':
     case '--help':
+    case '-h':
       console.log(USAGE);
       return command === undefined ? 2 : 0;
     default:
