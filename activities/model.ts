@@ -10,7 +10,7 @@ import { initBackend } from '../nn/backend';
 import { NextWordModel, type Ablation } from '../nn/model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
-import { mapEstimate, perSentence, ratioEstimate, type Estimate, type Interval } from '../stats/bootstrap';
+import { mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
 import { yieldToEventLoop, type ModelResult, type StepContext } from './context';
 
@@ -76,20 +76,26 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       return once('evaluateTask', input, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
-        const lossesOf = (ref: ArtifactRef) => {
-          const model = loadModel(ref);
-          try {
-            return tokenLosses(model, heldOut(corpus, model.spec.contextWords));
-          } finally {
-            model.dispose();
-          }
-        };
         const model = loadModel(input.model);
         const data = heldOut(corpus, model.spec.contextWords);
-        model.dispose();
-        const own = lossesOf(input.model);
+        let own: ReturnType<typeof tokenLosses>;
+        try {
+          own = tokenLosses(model, data);
+        } finally {
+          model.dispose();
+        }
+        /** Another model's per-token losses on the same examples (it must read as many context words). */
+        const lossesOf = (ref: ArtifactRef) => {
+          const other = loadModel(ref);
+          try {
+            if (other.spec.contextWords !== model.spec.contextWords) throw new InvalidInputError(`evaluateTask: model ${ref.sha256.slice(0, 12)} reads ${other.spec.contextWords} context words, not ${model.spec.contextWords}`);
+            return tokenLosses(other, data).losses;
+          } finally {
+            other.dispose();
+          }
+        };
         await yieldToEventLoop();
-        const tokens = perSentence(new Float32Array(own.losses.length).fill(1), data.starts);
+        const tokens = sentenceLengths(data.starts);
         const loss = ratioEstimate(perSentence(own.losses, data.starts), tokens, BOOTSTRAP_SEED);
         const accuracy = ratioEstimate(perSentence(own.correct, data.starts), tokens, BOOTSTRAP_SEED);
         const perplexity = mapEstimate(loss, Math.exp);
@@ -104,7 +110,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         if (!input.against) return { metrics, backend };
         const differences = Object.fromEntries(
           Object.entries(input.against).map(([name, ref]) => {
-            const other = lossesOf(ref).losses;
+            const other = lossesOf(ref);
             return [name, ratioEstimate(perSentence(own.losses.map((l, k) => l - other[k]!), data.starts), tokens, BOOTSTRAP_SEED)];
           }),
         );
@@ -138,7 +144,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             return sum / (activations.length / width);
           });
           const clean = tokenLosses(model, data).losses;
-          const tokens = perSentence(new Float32Array(clean.length).fill(1), data.starts);
+          const tokens = sentenceLengths(data.starts);
           const increase = async (ablations: Ablation[]) => {
             const sum = new Float64Array(clean.length);
             for (const a of ablations) {

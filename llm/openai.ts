@@ -42,7 +42,7 @@ interface Answer {
  * sentence before or after it, or (reasoning models) a <think>...</think> block first. Returns the fenced block, or
  * else the text from the first "{" to the last "}", or else the text itself.
  */
-export function stripCodeFence(content: string): string {
+function stripCodeFence(content: string): string {
   const text = content.replace(/<think>[\s\S]*?<\/think>/gi, '').trim();
   const fenced = text.match(/```[A-Za-z]*\s*\r?\n?([\s\S]*?)\r?\n?```/);
   if (fenced) return fenced[1]!.trim();
@@ -189,7 +189,7 @@ const explanationCheck = (a: { explanation: string }) =>
   a.explanation.trim().length === 0 ? 'explanation: empty' : a.explanation.length > 500 ? `explanation: ${a.explanation.length} characters, at most 500` : undefined;
 
 /** The explainer's instructions: one short explanation, a concept where one fits, at most `maxListedWords` words. */
-export function explainerSystem(maxListedWords: number): string {
+function explainerSystem(maxListedWords: number): string {
   return (
     "We're studying neurons in a neural network. Each neuron looks for some particular thing in a short document. " +
     'Look at the parts of the document the neuron activates for and summarize in a single short phrase what the neuron is looking for. ' +
@@ -263,7 +263,7 @@ export function simulatorMessages(label: string, sentences: string[][]): Message
  * A number written as several tokens ("1", "0" for 10) is read as written, since no single token's alternatives
  * cover it. Returns undefined where the tokens do not spell out the answer's numbers.
  */
-export function expectedActivations(tokens: TokenLogprobs[], counts: number[]): number[][] | undefined {
+function expectedActivations(tokens: TokenLogprobs[], counts: number[]): number[][] | undefined {
   const text = tokens.map((t) => t.token).join('');
   const starts: number[] = [];
   let at = 0;

@@ -26,7 +26,7 @@ export function withInterval(e: Estimate, digits = 3, sign = false): string {
 }
 
 /** Rows of cells as a plain-text table: first column left-aligned, the others right-aligned. */
-export function textTable(header: string[], rows: string[][]): string[] {
+function textTable(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];

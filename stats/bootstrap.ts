@@ -70,14 +70,14 @@ export function mapEstimate(e: Estimate, f: (x: number) => number): Estimate {
   return { value: f(e.value), ci95: [f(e.ci95[0]), f(e.ci95[1])] };
 }
 
-/** Does the interval exclude `x`? (A difference whose interval excludes 0 is called significant at 5%.) */
-export function excludes(e: Estimate, x = 0): boolean {
-  return e.ci95[0] > x || e.ci95[1] < x;
-}
-
 /** Per-sentence sums of a per-token series: sentence j covers tokens starts[j]..starts[j+1]. */
 export function perSentence(values: ArrayLike<number>, starts: Int32Array): Float64Array {
   const out = new Float64Array(starts.length - 1);
   for (let j = 0; j < out.length; j++) for (let k = starts[j]!; k < starts[j + 1]!; k++) out[j] += values[k]!;
   return out;
+}
+
+/** The number of tokens of each sentence: sentence j covers tokens starts[j]..starts[j+1]. */
+export function sentenceLengths(starts: Int32Array): Float64Array {
+  return Float64Array.from({ length: starts.length - 1 }, (_, j) => starts[j + 1]! - starts[j]!);
 }

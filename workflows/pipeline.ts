@@ -160,13 +160,9 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
 
     let alignedLabels = neuronLabels;
     let legibleUnits: number[];
-    let assignment:
-      | {
-          learned: { stats: Omit<DictionaryReport, 'liveFeatures' | 'meanFeatureScore' | 'meanNeuronScore' | 'minCorrelation' | 'assignments' | 'legibleBeforeWithFeatureLabels'>; liveFeatures: number[]; records: { explain?: ArtifactRef } };
-          featureScores: UnitScore[];
-          assignments: DictionaryReport['assignments'];
-        }
-      | undefined;
+    let dictionary: Omit<DictionaryReport, 'legibleBeforeWithFeatureLabels'> | undefined;
+    /** The shape of the label a legible neuron carries: its own, or its dictionary feature's. */
+    let carriedLabelShape = (unit: number) => shapes.get(`${recorded.explain!.sha256}/${unit}`);
     if (layer.dictionary) {
       // Explain the dictionary's features like neurons; the best-explained become the legible neurons' labels.
       const learned = await step('learnDictionary', {
@@ -189,19 +185,21 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       });
       alignedLabels = [assigned.labels];
       legibleUnits = assigned.legibleUnits;
-      assignment = { learned, featureScores: featureScores.scores, assignments: assigned.assignments };
+      dictionary = {
+        ...learned.stats,
+        liveFeatures: learned.liveFeatures.length,
+        meanFeatureScore: sum(featureScores.scores.map((s) => s.allTokens)) / learned.stats.features,
+        meanNeuronScore: selection.meanAllTokens,
+        minCorrelation: layer.dictionary.minCorrelation,
+        assignments: assigned.assignments,
+      };
+      const featureOf = new Map(assigned.assignments.map((a) => [a.neuron, a.feature]));
+      carriedLabelShape = (unit) => shapes.get(`${learned.records.explain!.sha256}/${featureOf.get(unit)}`);
     } else {
       legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits, p.interpretability.legibleSelection, p.seed * 31 + layer.depth);
     }
     const isLegible = new Set(legibleUnits);
-    // The labels the legible neurons carry: their own, or their dictionary features'.
-    const featureOf = new Map((assignment?.assignments ?? []).map((a) => [a.neuron, a.feature]));
-    const legibleLabels = labelShapes(
-      legibleUnits.flatMap((u) => {
-        const shape = featureOf.has(u) ? shapes.get(`${assignment!.learned.records.explain!.sha256}/${featureOf.get(u)}`) : shapes.get(`${recorded.explain!.sha256}/${u}`);
-        return shape ? [shape] : [];
-      }),
-    );
+    const legibleLabels = labelShapes(legibleUnits.flatMap((u) => carriedLabelShape(u) ?? []));
     const groups = { legible: legibleUnits, free: allUnits.filter((u) => !isLegible.has(u)) };
 
     // Before: every neuron with its own label, on the score text, on the model as it was before this layer.
@@ -259,19 +257,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       recordsBefore: recorded.score!,
       recordsAfter: recordedAfter.score!,
       simulations: alignedSimulations,
-      ...(assignment && layer.dictionary
-        ? {
-            dictionary: {
-              ...assignment.learned.stats,
-              liveFeatures: assignment.learned.liveFeatures.length,
-              meanFeatureScore: sum(assignment.featureScores.map((s) => s.allTokens)) / assignment.learned.stats.features,
-              meanNeuronScore: selection.meanAllTokens,
-              minCorrelation: layer.dictionary.minCorrelation,
-              assignments: assignment.assignments,
-              legibleBeforeWithFeatureLabels: withFeatureLabels!.groups!.legible!,
-            },
-          }
-        : {}),
+      ...(dictionary ? { dictionary: { ...dictionary, legibleBeforeWithFeatureLabels: withFeatureLabels!.groups!.legible! } } : {}),
     });
     task = evaluated.metrics;
   }

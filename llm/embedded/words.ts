@@ -37,7 +37,7 @@ export interface SentenceWords {
 const MARKERS = /^[\sĠĊ▁]+|[\sĠĊ▁]+$/g;
 
 /** A token as a word: without tokenizer markers, spaces, case and surrounding punctuation ("" where nothing is left). */
-export function normaliseToken(token: string): string {
+function normaliseToken(token: string): string {
   return apostrophes(token).replace(MARKERS, '').replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').toLowerCase();
 }
 
