@@ -144,9 +144,9 @@ export function stepContext(store: ArtifactStore) {
     }
   }
 
-  /** The held-out text as next-word examples, with each sentence's first example. */
-  function heldOut(corpus: Corpus, contextWords: number): Examples & { starts: Int32Array } {
-    return { ...nextWordExamples(corpus, corpus.splits.heldOut, contextWords), starts: splitStarts(corpus, corpus.splits.heldOut) };
+  /** A split of the text (by default all held-out text) as next-word examples, with each sentence's first example. */
+  function heldOut(corpus: Corpus, contextWords: number, split: SplitName = 'heldOut'): Examples & { starts: Int32Array } {
+    return { ...nextWordExamples(corpus, corpus.splits[split], contextWords), starts: splitStarts(corpus, corpus.splits[split]) };
   }
 
   function sentencesOf(corpus: Corpus, split: SplitName): string[][] {
@@ -196,7 +196,8 @@ export function concatFloat32(parts: Float32Array[]): Float32Array {
 
 export function roundScore(s: UnitScore): UnitScore {
   const r = (x: number) => Math.round(x * 1e4) / 1e4;
-  return { unit: s.unit, allTokens: r(s.allTokens), topAndRandom: r(s.topAndRandom), randomOnly: r(s.randomOnly), constantOnRandom: s.constantOnRandom };
+  const extra = { detection: s.detection, fuzzing: s.fuzzing, auc: s.auc };
+  return { unit: s.unit, allTokens: r(s.allTokens), topAndRandom: r(s.topAndRandom), randomOnly: r(s.randomOnly), constantOnRandom: s.constantOnRandom, ...Object.fromEntries(Object.entries(extra).flatMap(([k, v]) => (v === undefined ? [] : [[k, r(v)]]))) };
 }
 
 export function hashArrays(...arrays: (Float32Array | Int32Array)[]): string {

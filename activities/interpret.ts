@@ -30,6 +30,16 @@ export interface ScoreSummary {
   groups?: Record<string, GroupScores & { gain?: Estimate }>;
 }
 
+/** A unit's simulations with some units given others' ([unit, source] pairs, all read from the original map). */
+function relabel(simulated: Map<number, Float32Array>, simulationOf: [number, number][] = []): Map<number, Float32Array> {
+  const out = new Map(simulated);
+  for (const [unit, source] of simulationOf) {
+    const s = simulated.get(source);
+    if (!s) throw new InvalidInputError(`scoreExplanations: unit ${unit} is to be scored with unit ${source}'s simulation, which is not given`);
+    out.set(unit, s);
+  }
+  return out;
+}
 
 export function interpretSteps({ store, once, loadCorpus, loadModel, layerActivations, incomingNeurons, sentencesOf, putCheckpoint, getCheckpoint }: StepContext) {
   return {
@@ -174,13 +184,15 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
       sentencesFrom?: ArtifactRef;
       groups?: Record<string, number[]>;
       baseline?: { records: ArtifactRef; simulations: ArtifactRef[] };
+      /** [unit, source] pairs: the unit is scored with the source unit's simulation (the shuffled-label control). */
+      simulationOf?: [number, number][];
     }) {
       return once('scoreExplanations', input, async (): Promise<ScoreSummary> => {
         const { interpretability: o, seed } = input.pipeline;
         const corpus = loadCorpus(input.corpus);
         const truth = layerActivations(corpus, input.records);
         const chooseFrom = input.sentencesFrom ? layerActivations(corpus, input.sentencesFrom) : truth;
-        const simulated = readSimulations(store, input.simulations, truth.words.length);
+        const simulated = relabel(readSimulations(store, input.simulations, truth.words.length), input.simulationOf);
         // Runs started before scoringRandomExamples existed score on as many random sentences as the explainer saw. At
         // most half the sentences outside the top ones are drawn, so top-and-random never covers the whole text.
         const sentences = truth.starts.length - 1;

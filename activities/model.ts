@@ -7,7 +7,7 @@ import { Rng } from '../data/rng';
 import { readSimulations } from '../llm/artifacts';
 import { SIMULATION_MAX } from '../llm/types';
 import { initBackend } from '../nn/backend';
-import { NextWordModel, type Ablation } from '../nn/model';
+import { NextWordModel, type Intervention } from '../nn/model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
 import { mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
@@ -145,10 +145,10 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           });
           const clean = tokenLosses(model, data).losses;
           const tokens = sentenceLengths(data.starts);
-          const increase = async (ablations: Ablation[]) => {
+          const increase = async (ablations: Intervention[]) => {
             const sum = new Float64Array(clean.length);
             for (const a of ablations) {
-              tokenLosses(model, data, a).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+              tokenLosses(model, data, [a]).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
               await yieldToEventLoop();
             }
             return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);

@@ -17,6 +17,7 @@ import { ArtifactStore } from '../store/artifacts';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
+import { reportJson } from '../report/json';
 import { currentReport, formatReport, formatSweep } from '../report/text';
 import { explainCommand, scoreCommand } from './interpret';
 
@@ -34,7 +35,14 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
   ['resume', 'ID', 'Continue a failed or terminated run from its failed step; finished steps are kept.\n--processes N, --no-workers   as for run'],
   ['runs', '', 'List runs (pipeline, status, start, duration); --pipeline NAME to filter, --limit N (default 50).'],
   ['status', 'ID', "One run's steps, their state and the latest heartbeat of running ones."],
-  ['report', 'ID', 'Write the HTML report of a finished run or sweep (charts, neuron cards); --out DIR.'],
+  [
+    'report',
+    'ID',
+    `Report a finished run or sweep.
+--format html  (default) write the HTML report (charts, neuron cards) into --out DIR
+--format json  print every figure as JSON (see the README for the fields)
+--format text  print the text report, as run prints it`,
+  ],
   ['validate', 'FILE…', 'Check pipeline files; prints each problem as file:line:column: key: message.'],
   ['explain', 'RECORDS', 'Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).'],
   ['score', 'RECORDS', 'Score a label (--label "TEXT") on activation records: correlation over every token.'],
@@ -239,9 +247,13 @@ async function status(args: string[]): Promise<number> {
 }
 
 async function report(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' }, format: { type: 'string', default: 'html' } } });
   if (positionals.length !== 1) {
     console.error('legible report: name the workflow id of a finished run or sweep');
+    return 2;
+  }
+  if (!['html', 'json', 'text'].includes(values.format!)) {
+    console.error(`legible report: --format must be html, json or text, not "${values.format}"`);
     return 2;
   }
   const workflowId = positionals[0]!;
@@ -250,6 +262,14 @@ async function report(args: string[]): Promise<number> {
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     const result = (await handle.result()) as PipelineReport | SweepReport;
+    if (values.format === 'json') {
+      console.log(reportJson(workflowId, result));
+      return 0;
+    }
+    if (values.format === 'text') {
+      console.log('points' in result ? formatSweep(result) : formatReport(currentReport(result, workflowId)));
+      return 0;
+    }
     const out = values.out ?? join(stateDir(), 'reports', workflowId);
     const pipelineYaml = (d.memo as { pipelineYaml?: string } | undefined)?.pipelineYaml;
     const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()), pipelineYaml);

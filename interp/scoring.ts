@@ -7,6 +7,7 @@
 // and scores 0. Group means get 95% intervals from a bootstrap over sentences and neurons (stats/bootstrap.ts).
 import { Rng } from '../data/rng';
 import { drawWithReplacement, meanEstimate, percentileInterval, RESAMPLES, type Estimate, type Interval } from '../stats/bootstrap';
+import { detectionScores } from './detection';
 import { selectSentences, sentenceCount, type LayerActivations } from './records';
 
 /** Below this share of its mean square, a series' variance is taken as zero (relative, so any scale works). */
@@ -55,6 +56,10 @@ export interface UnitScore {
   randomOnly: number;
   /** The simulation is constant on the random sentences, so random-only is 0 by definition and says nothing. */
   constantOnRandom: boolean;
+  /** Detection, fuzzing (balanced accuracies) and AUC on every token of the text (interp/detection.ts); NaN where undefined. Absent in reports written before they existed. */
+  detection?: number;
+  fuzzing?: number;
+  auc?: number;
 }
 
 export interface ScoringOptions {
@@ -100,6 +105,7 @@ export function scoreUnit(truth: LayerActivations, simulated: Float32Array, unit
     topAndRandom: pearson(all.t, all.s),
     randomOnly: pearson(rnd.t, rnd.s),
     constantOnRandom: rnd.s.length === 0 || pearson(rnd.s, rnd.s) === 0,
+    ...detectionScores(truth, simulated, unit, o.seed),
   };
 }
 
@@ -195,6 +201,10 @@ export interface GroupScores {
   randomOnly: Estimate;
   /** Units whose simulation is constant on their random sentences (their random-only score is 0 by definition). */
   constantOnRandom: number;
+  /** Mean detection, fuzzing and AUC over the units where each is defined; intervals over units. */
+  detection?: Estimate;
+  fuzzing?: Estimate;
+  auc?: Estimate;
 }
 
 /** Summarises the scores of one group of units (their per-sentence sums in `sums`, in the order of `scores`). */
@@ -205,5 +215,12 @@ export function groupScores(scores: UnitScore[], sums: GroupSums, seed: number):
     topAndRandom: meanEstimate(scores.map((s) => s.topAndRandom), seed + 1),
     randomOnly: meanEstimate(scores.map((s) => s.randomOnly), seed + 2),
     constantOnRandom: scores.filter((s) => s.constantOnRandom).length,
+    detection: meanEstimate(defined(scores.map((s) => s.detection)), seed + 3),
+    fuzzing: meanEstimate(defined(scores.map((s) => s.fuzzing)), seed + 4),
+    auc: meanEstimate(defined(scores.map((s) => s.auc)), seed + 5),
   };
+}
+
+function defined(xs: (number | undefined)[]): number[] {
+  return xs.filter((x): x is number => x !== undefined && !Number.isNaN(x));
 }

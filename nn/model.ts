@@ -24,12 +24,17 @@ interface DenseParams {
   b: tf.Variable;
 }
 
-/** Units of one hidden layer to hold fixed: at zero, or each at its own value (its mean, for mean ablation). */
-export interface Ablation {
+/**
+ * Units of one hidden layer whose activations are replaced: by zero (zero ablation), each by its own constant (its
+ * mean, for mean ablation), or by per-example values (substitution: a label's simulation in the neuron's place).
+ */
+export interface Intervention {
   depth: number;
   units: number[];
   /** The value each listed unit is held at, in the order of `units`; default 0 for all. */
   values?: number[];
+  /** Per-example values instead, [batch × units.length] row-major in the order of `units` (the batch's rows only). */
+  rows?: tf.Tensor2D | Float32Array;
 }
 
 export interface Forward {
@@ -69,26 +74,18 @@ export class NextWordModel {
 
   /**
    * windows: [batch, contextWords] token ids. With `untilDepth`, stops after that hidden layer (no logits). With
-   * `ablate`, the listed units of one hidden layer are held at fixed values (zero by default).
+   * `interventions`, the listed units of each named hidden layer are replaced (see Intervention) before the layers
+   * above read them; the returned activations are the replaced ones.
    */
-  forward(windows: tf.Tensor2D, untilDepth?: undefined, ablate?: Ablation): Forward;
-  forward(windows: tf.Tensor2D, untilDepth: number): Pick<Forward, 'hidden'>;
-  forward(windows: tf.Tensor2D, untilDepth?: number, ablate?: Ablation): Forward | Pick<Forward, 'hidden'> {
+  forward(windows: tf.Tensor2D, untilDepth?: undefined, interventions?: Intervention[]): Forward;
+  forward(windows: tf.Tensor2D, untilDepth: number, interventions?: Intervention[]): Pick<Forward, 'hidden'>;
+  forward(windows: tf.Tensor2D, untilDepth?: number, interventions: Intervention[] = []): Forward | Pick<Forward, 'hidden'> {
     const [batch, context] = windows.shape;
     let x = embed(this.embedding as tf.Tensor2D, windows.reshape([batch * context])).reshape([batch, context * this.spec.embeddingSize]) as tf.Tensor2D;
     const hidden: tf.Tensor2D[] = [];
     for (const [depth, l] of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1).entries()) {
       x = tf.relu(dense(x, l.w as tf.Tensor2D, l.b as tf.Tensor1D));
-      if (ablate?.depth === depth) {
-        const width = this.spec.hidden[depth]!.width;
-        const keep = new Float32Array(width).fill(1);
-        const held = new Float32Array(width);
-        ablate.units.forEach((u, i) => {
-          keep[u] = 0;
-          held[u] = ablate.values?.[i] ?? 0;
-        });
-        x = tf.add(tf.mul(x, tf.tensor1d(keep)), tf.tensor1d(held));
-      }
+      for (const i of interventions) if (i.depth === depth) x = intervene(x, this.spec.hidden[depth]!.width, i);
       hidden.push(x);
     }
     if (untilDepth !== undefined) return { hidden };
@@ -160,4 +157,21 @@ export class NextWordModel {
       l.b.dispose();
     }
   }
+}
+
+/** x [batch, width] with the intervention's units replaced: kept columns × 1, replaced ones × 0 plus their values. */
+function intervene(x: tf.Tensor2D, width: number, i: Intervention): tf.Tensor2D {
+  const keep = new Float32Array(width).fill(1);
+  for (const u of i.units) keep[u] = 0;
+  const kept = tf.mul(x, tf.tensor1d(keep));
+  if (!i.rows) {
+    const held = new Float32Array(width);
+    i.units.forEach((u, j) => (held[u] = i.values?.[j] ?? 0));
+    return tf.add(kept, tf.tensor1d(held));
+  }
+  // Per-example values [batch, units] placed in their columns by a one-hot [units, width] matrix.
+  const rows = i.rows instanceof Float32Array ? tf.tensor2d(i.rows, [x.shape[0], i.units.length]) : i.rows;
+  const place = new Float32Array(i.units.length * width);
+  i.units.forEach((u, j) => (place[j * width + u] = 1));
+  return tf.add(kept, tf.matMul(rows, tf.tensor2d(place, [i.units.length, width])));
 }

@@ -5,7 +5,7 @@
 // read back only when progress is reported.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
-import type { Ablation, NextWordModel } from './model';
+import type { Intervention, NextWordModel } from './model';
 import { crossEntropy, readOut } from './ops';
 import { restoreOptimizerState, saveOptimizerState, type OptimizerState } from './optimizer-state';
 
@@ -241,9 +241,10 @@ export interface TaskMetrics {
 
 /**
  * Every example's next-word loss (nats) and whether the model's top prediction was right, in example order:
- * [n] each. With `ablate`, units of one hidden layer are held fixed (zero or mean ablation).
+ * [n] each. With `interventions`, units of hidden layers are replaced (zero or mean ablation, or substitution, whose
+ * `rows` then cover all n examples: [n × units] row-major).
  */
-export function tokenLosses(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): { losses: Float32Array; correct: Uint8Array } {
+export function tokenLosses(model: NextWordModel, data: Examples, interventions: Intervention[] = [], batchSize = 4096): { losses: Float32Array; correct: Uint8Array } {
   const n = data.targets.length;
   const context = model.spec.contextWords;
   const losses = new Float32Array(n);
@@ -253,7 +254,8 @@ export function tokenLosses(model: NextWordModel, data: Examples, ablate?: Ablat
     const [l, c] = tf.tidy(() => {
       const w = tf.tensor2d(data.windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
       const t = tf.tensor1d(data.targets.subarray(start, start + size), 'int32');
-      const { logits } = model.forward(w, undefined, ablate);
+      const batchOf = (i: Intervention): Intervention => (i.rows instanceof Float32Array ? { ...i, rows: i.rows.subarray(start * i.units.length, (start + size) * i.units.length) } : i);
+      const { logits } = model.forward(w, undefined, interventions.map(batchOf));
       const classes = logits.shape[1];
       const at = tf.expandDims(tf.add(tf.mul(tf.range(0, size, 1, 'int32'), tf.scalar(classes, 'int32')), t), 1);
       const picked = tf.gatherND(tf.reshape(tf.logSoftmax(logits), [size * classes]), at);
@@ -266,8 +268,8 @@ export function tokenLosses(model: NextWordModel, data: Examples, ablate?: Ablat
 }
 
 /** Mean next-word loss, perplexity and accuracy over the examples. */
-export function evaluate(model: NextWordModel, data: Examples, ablate?: Ablation, batchSize = 4096): TaskMetrics {
-  const { losses, correct } = tokenLosses(model, data, ablate, batchSize);
+export function evaluate(model: NextWordModel, data: Examples, interventions: Intervention[] = [], batchSize = 4096): TaskMetrics {
+  const { losses, correct } = tokenLosses(model, data, interventions, batchSize);
   const n = losses.length;
   const loss = losses.reduce((a, b) => a + b, 0) / n;
   return { tokens: n, loss, perplexity: Math.exp(loss), accuracy: correct.reduce((a, b) => a + b, 0) / n };

@@ -15,7 +15,11 @@ export const STEP_KINDS = {
   assignDictionaryFeatures: 'cpu',
   alignLegibleNeurons: 'gpu',
   retrainLayersAbove: 'gpu',
+  substituteLabels: 'gpu',
+  drawRandomLabels: 'cpu',
+  initialiseRandomModel: 'gpu',
   ablateNeurons: 'cpu',
+  runOnLabelsAlone: 'gpu',
 } as const;
 export type StepKind = keyof typeof STEP_KINDS;
 export const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];

@@ -1,7 +1,8 @@
 // The text report of a finished run or sweep, as `legible run` prints it. Every figure is named with the text it is
 // measured on and what it is compared with, and carries its 95% interval: explanation scores of the legible and free
 // neurons before and after alignment (on the same tokens), the task metric against the matched control and the
-// base model, and what the final model loses when a group of neurons is held at zero or at its mean.
+// base model, substitution (the labels in the neurons' place) with the controls beside the scores, the detection,
+// fuzzing and AUC scorers, and what the final model loses when a group of neurons is held at zero or at its mean.
 import type { Estimate } from '../stats/bootstrap';
 import { REPORT_VERSION, type LayerReport, type PipelineReport, type SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
@@ -105,6 +106,9 @@ export function formatReport(r: PipelineReport): string {
       r.layers.map((l) => [l.layer, loss(l.task.before), loss(l.task.after), loss(l.task.control), withInterval(l.task.vsControl, 3, true), withInterval(l.task.vsBase, 3, true)]),
     ),
     `training steps (alignment + retraining, constructed / control): ${r.layers.map((l) => `${l.layer} ${l.trainingSteps.constructed} / ${l.trainingSteps.control}`).join(', ')}`,
+    ...faithfulnessLines(r),
+    ...controlLines(r),
+    ...scorerLines(r),
     ...dictionaryLines(r),
     ...ablationLines(r),
     '',
@@ -113,6 +117,90 @@ export function formatReport(r: PipelineReport): string {
       ? [`language model: ${r.usage.calls} calls (and ${r.usage.cachedCalls} answered from the cache), ${r.usage.promptTokens} prompt and ${r.usage.completionTokens} completion tokens`]
       : []),
   ].join('\n');
+}
+
+/** Substitution: the four losses and the recovered fractions, per layer, group, before and after. */
+function faithfulnessLines(r: PipelineReport): string[] {
+  const layers = r.layers.filter((l) => l.faithfulness);
+  if (layers.length === 0 && !r.labelsAlone) return [];
+  const a = r.labelsAlone;
+  return [
+    '',
+    'Faithfulness: is the label the neuron? Held-out loss on the score text (nats per token) with a group\'s activations',
+    'replaced by its labels\' simulations (each mapped to its neuron by a least-squares line fitted on the select text),',
+    'held at zero, and held at their means; recovered = (ablated − substituted) / (ablated − clean): 1 = the labels',
+    'stand in for the neurons, 0 = no better than ablation. Before: own labels on the model before the layer (post',
+    'hoc). After: the aligned labels on the constructed model. [95% intervals over sentences]',
+    ...textTable(
+      ['layer', 'group', 'when', 'clean', 'substituted', 'zero-ablated', 'mean-ablated', 'recovered vs mean', 'vs zero'],
+      layers.flatMap((l) => {
+        const f = l.faithfulness!;
+        const rows: [string, typeof f.before][] = [
+          ['legible', f.before],
+          ['legible', f.after],
+          ['free', f.free.before],
+          ['free', f.free.after],
+        ];
+        return rows
+          .filter(([, x]) => x.units > 0)
+          .map(([g, x], i) => [l.layer, g, i % 2 === 0 ? 'before' : 'after', f3(x.cleanLoss.value), f3(x.substitutedLoss.value), f3(x.zeroAblatedLoss.value), f3(x.meanAblatedLoss.value), withInterval(x.recoveredVsMean), withInterval(x.recoveredVsZero)]);
+      }),
+    ),
+    ...(a
+      ? [
+          `the network on its labels alone (every layer's legible neurons substituted, free ones mean-ablated): loss ${withInterval(a.labelsAloneLoss)}`,
+          `  against the final model ${withInterval(a.finalLoss)}, the base model ${withInterval(a.baseLoss)} and a unigram predictor ${withInterval(a.unigramLoss)};`,
+          `  share of the base model's advantage over the unigram predictor that survives: ${withInterval(a.survivingShare)} (the final model itself: ${withInterval(a.finalShare)})`,
+        ]
+      : []),
+  ];
+}
+
+/** The controls beside the real labels' scores after alignment (top-and-random and all tokens). */
+function controlLines(r: PipelineReport): string[] {
+  const layers = r.layers.filter((l) => l.controls && hasLegible(l));
+  if (layers.length === 0) return [];
+  const GAP = 0.3;
+  const verdict = (l: LayerReport) => {
+    const real = l.legible.after.topAndRandom.value;
+    const c = l.controls!;
+    const short = (Object.entries({ 'shuffled labels': c.shuffledLabels, 'random labels': c.randomLabels, 'random network': c.randomModel }) as [string, { topAndRandom: Estimate }][])
+      .filter(([, g]) => !(real - g.topAndRandom.value >= GAP))
+      .map(([name]) => name);
+    return short.length === 0 ? `all ≥ ${GAP} below` : `NOT ≥ ${GAP} below: ${short.join(', ')}`;
+  };
+  return [
+    '',
+    'Controls (score text, same simulator, after alignment; mean top-and-random score [95% interval over neurons]):',
+    'the legible neurons with their aligned labels; with each other\'s labels (shuffled); with labels of concepts drawn',
+    'at random; and every neuron of a randomly initialised network of the same shape, explained and scored alike.',
+    ...textTable(
+      ['layer', 'real labels', 'shuffled labels', 'random labels', 'random network', 'controls'],
+      layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), withInterval(l.controls!.shuffledLabels.topAndRandom), withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), verdict(l)]),
+    ),
+  ];
+}
+
+/** Detection, fuzzing and AUC beside correlation, per layer and group, before and after. */
+function scorerLines(r: PipelineReport): string[] {
+  const layers = r.layers.filter((l) => l.legible.after.detection || l.free.after.detection);
+  if (layers.length === 0) return [];
+  const e = (x: Estimate | undefined) => (x ? withInterval(x) : '—');
+  return [
+    '',
+    'Scorers beside correlation (score text; mean [95% interval over neurons]): detection = balanced accuracy of telling',
+    'sentences where the neuron fires (≥ half its maximum) from the others by the simulation alone; fuzzing = balanced',
+    'accuracy of telling its active tokens highlighted from as many wrongly highlighted ones; AUC of the simulation',
+    'for the active tokens. 0.5 = chance for all three.',
+    ...textTable(
+      ['layer', 'group', 'detection before', 'after', 'fuzzing before', 'after', 'AUC before', 'after'],
+      layers.flatMap((l) =>
+        (['legible', 'free'] as const)
+          .filter((g) => l[g].before.units > 0)
+          .map((g) => [l.layer, g, e(l[g].before.detection), e(l[g].after.detection), e(l[g].before.fuzzing), e(l[g].after.fuzzing), e(l[g].before.auc), e(l[g].after.auc)]),
+      ),
+    ),
+  ];
 }
 
 function dictionaryLines(r: PipelineReport): string[] {
@@ -167,6 +255,8 @@ export interface SweepRow {
   basePerplexity: number[];
   /** Per seed: the final model's held-out loss minus the control's (nats per token), with its interval. */
   vsControl: Estimate[];
+  /** Per seed: the legible neurons' recovered fraction after alignment (against mean ablation), mean over layers; NaN where not measured. */
+  recovered: number[];
 }
 
 /** A sweep's points grouped by their settings other than the seed (one row per setting, one entry per seed). */
@@ -179,7 +269,7 @@ export function sweepRows(r: SweepReport): SweepRow[] {
       .filter(([k]) => k !== 'seed')
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    const row = rows.get(settings) ?? { settings, seeds: [], legibleBefore: [], legibleAfter: [], freeAfter: [], perplexity: [], controlPerplexity: [], basePerplexity: [], vsControl: [] };
+    const row = rows.get(settings) ?? { settings, seeds: [], legibleBefore: [], legibleAfter: [], freeAfter: [], perplexity: [], controlPerplexity: [], basePerplexity: [], vsControl: [], recovered: [] };
     const layers = report.layers;
     const last = layers.at(-1);
     row.seeds.push(point.settings.seed ?? report.seed ?? i);
@@ -190,6 +280,7 @@ export function sweepRows(r: SweepReport): SweepRow[] {
     row.controlPerplexity.push(last ? last.task.control.perplexity : report.base.perplexity);
     row.basePerplexity.push(report.base.perplexity);
     row.vsControl.push(last ? last.task.vsControl : { value: 0, ci95: [0, 0] });
+    row.recovered.push(mean(layers.filter((l) => hasLegible(l) && l.faithfulness).map((l) => l.faithfulness!.after.recoveredVsMean.value)));
     rows.set(settings, row);
   }
   return [...rows.values()];
@@ -220,14 +311,15 @@ export function formatSweep(r: SweepReport): string {
   };
   return [
     `sweep ${r.pipeline}: ${r.points.length} points${seeds > 1 ? `, ${rows.length} settings × up to ${seeds} seeds (mean ± standard deviation over seeds)` : ''}`,
-    'Scores: mean all-tokens correlation on the score text over the layers with legible (or free) neurons. Perplexity:',
+    'Scores: mean all-tokens correlation on the score text over the layers with legible (or free) neurons. Recovered:',
+    'the legible neurons\' substitution after alignment (recovered fraction against mean ablation, mean over layers). Perplexity:',
     'the final model, its matched control (same training, no legible neurons) and the base model, on held-out text.',
     'final − control: held-out loss difference in nats per token, paired over sentences',
     seeds > 1 ? '(per seed a 95% interval; counted where it lies wholly below or above 0).' : '[95% interval].',
     '',
     ...textTable(
-      ['setting', 'seeds', 'legible before', 'after', 'free after', 'perplexity', 'control', 'base', 'final − control'],
-      rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versusControl(x.vsControl)]),
+      ['setting', 'seeds', 'legible before', 'after', 'free after', 'recovered', 'perplexity', 'control', 'base', 'final − control'],
+      rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.recovered), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versusControl(x.vsControl)]),
     ),
   ].join('\n');
 }

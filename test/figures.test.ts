@@ -89,8 +89,8 @@ describe('figures', () => {
       const acts = recordLayer(model, windows, 0);
       assert.ok(acts.filter((_, k) => k % 5 === 2).every((a) => Math.abs(a - 0.7) < 1e-6));
       const clean = evaluate(model, data).loss;
-      assert.ok(Math.abs(evaluate(model, data, { depth: 0, units: [2], values: [0.7] }).loss - clean) < 1e-6);
-      assert.ok(Math.abs(evaluate(model, data, { depth: 0, units: [2] }).loss - clean) > 1e-4);
+      assert.ok(Math.abs(evaluate(model, data, [{ depth: 0, units: [2], values: [0.7] }]).loss - clean) < 1e-6);
+      assert.ok(Math.abs(evaluate(model, data, [{ depth: 0, units: [2] }]).loss - clean) > 1e-4);
     } finally {
       model.dispose();
     }

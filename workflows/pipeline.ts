@@ -2,9 +2,11 @@
 // expanded plan as its input and calls one activity per step on the task queue of the step's resource tag (see
 // steps.ts): train the base model; then for each layer in order explain, simulate and score its units, align the
 // legible ones, freeze the layer and retrain above, train the matched control (the same schedule with no legible
-// neurons), and re-score on the same text; at the end, ablate. It returns the per-layer report. No I/O, clocks or
-// randomness here: only Temporal's own APIs. Runs started before the `fixed-score-text` change finish on
-// pipeline-v1.ts.
+// neurons), re-score on the same text, and measure substitution (the labels in the neurons' place) before and after,
+// with the controls beside the scores (shuffled labels, random labels, a random network); at the end, ablate and run
+// the network on its labels alone. It returns the per-layer report. No I/O, clocks or randomness here: only
+// Temporal's own APIs. Runs started before the `fixed-score-text` change finish on pipeline-v1.ts; runs started
+// before the `faithfulness` change skip substitution and the controls.
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { GroupScores, UnitScore } from '../interp/scoring';
 import type { LabelShape } from '../llm/label-shape';
@@ -12,7 +14,8 @@ import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
-import type { AblationFigures, TaskFigures } from '../activities';
+import type { AblationFigures, LabelsAloneFigures, TaskFigures } from '../activities';
+import type { Faithfulness } from '../interp/faithfulness';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-attributes';
 import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
 import { batches, range, stepRunner } from './steps';
@@ -21,6 +24,22 @@ export { progressQuery, type PipelineProgress } from './steps';
 
 /** The version of the report this code writes; reports without one were written by pipeline-v1.ts. */
 export const REPORT_VERSION = 2;
+
+/** Substitution of one group before alignment (its own labels, the model as it was) and after (the constructed model). */
+export interface FaithfulnessBeforeAfter {
+  before: Faithfulness;
+  after: Faithfulness;
+}
+
+/** Scores of the controls on the score text after alignment, each with the legible group's units and the same simulator. */
+export interface Controls {
+  /** The constructed model's legible neurons, each scored with another legible neuron's aligned label. */
+  shuffledLabels: GroupScores;
+  /** The same neurons scored with labels of concepts drawn at random from the explainer's vocabulary. */
+  randomLabels: GroupScores;
+  /** Every neuron of the same layer of a randomly initialised network of the same shape, explained and scored alike. */
+  randomModel: GroupScores;
+}
 
 /** Scores of one group of a layer (legible or free) on the score text, before alignment and after retraining. */
 export interface GroupBeforeAfter {
@@ -75,6 +94,11 @@ export interface LayerReport {
   dictionary?: DictionaryReport;
   /** What the final model loses when a group of this layer's neurons is held fixed. */
   ablation?: { cleanLoss: Estimate; legible: AblationFigures; free: AblationFigures; random: AblationFigures };
+  /** Substitution of the legible neurons by their labels (and of the free ones by theirs, for comparison). Absent in runs started before it existed. */
+  faithfulness?: FaithfulnessBeforeAfter & { free: FaithfulnessBeforeAfter };
+  controls?: Controls;
+  /** The labels' simulations on the select text that substitution lines are fitted on (the aligned labels for legible neurons). */
+  fitSimulations?: ArtifactRef[];
 }
 
 export interface DictionaryReport {
@@ -109,15 +133,20 @@ export interface PipelineReport {
   backends: string[];
   /** Language-model calls and tokens of every explain and simulate step together. */
   usage: Usage;
+  /** The final network with every processed layer's legible neurons substituted and its free neurons mean-ablated. */
+  labelsAlone?: LabelsAloneFigures;
 }
 
 /** patched() marker: runs started before it finish on pipeline-v1.ts. */
 const FIXED_SCORE_TEXT_PATCH = 'fixed-score-text';
+/** patched() marker: runs started before it skip substitution, the controls and the network on its labels alone. */
+const FAITHFULNESS_PATCH = 'faithfulness';
 
 export async function legiblePipeline(plan: Plan): Promise<PipelineReport | PipelineReportV1> {
   if (!patched(FIXED_SCORE_TEXT_PATCH)) return legiblePipelineV1(plan);
   const p = plan.pipeline;
   const { step, enterLayer, finish, backends, usage } = stepRunner(plan);
+  const measuresFaithfulness = patched(FAITHFULNESS_PATCH);
 
   const prepared = await step('prepareCorpus', { pipeline: p });
   const corpus = prepared.corpus;
@@ -133,6 +162,8 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
   /** Labels of each processed layer's neurons, by depth: the incoming context of the layer above. */
   const labelsByDepth = new Map<number, ArtifactRef[]>();
   const incoming = p.interpretability.incoming;
+  /** The random-model control: an untrained network of the same shape, explained and scored like the real one. */
+  const randomModel = measuresFaithfulness ? (await step('initialiseRandomModel', { model: base.model, seed: p.seed + RANDOM_MODEL_SEED })).model : undefined;
 
   for (const layer of plan.layers) {
     enterLayer(layer.name);
@@ -156,7 +187,8 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
     const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
     const neuronLabels = await explain(recorded.explain!, allUnits, true);
-    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: await simulate(neuronLabels, 'select', allUnits) });
+    const ownOnSelect = await simulate(neuronLabels, 'select', allUnits);
+    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: ownOnSelect });
 
     let alignedLabels = neuronLabels;
     let legibleUnits: number[];
@@ -213,6 +245,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     const targets = await simulate(alignedLabels, 'align', legibleUnits);
     const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
     const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name });
+    const modelBefore = model;
     model = retrained.model;
     layerHashes = retrained.layerHashes;
     labelsByDepth.set(layer.depth, neuronLabels);
@@ -233,6 +266,29 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     });
     const controlTask = (await step('evaluateTask', { corpus, model: control })).metrics;
     const evaluated = await step('evaluateTask', { corpus, model, against: { control, base: base.model } });
+
+    // Is the label the neuron? Substitution before (own labels, the model as it was) and after (the aligned labels,
+    // the constructed model), with the controls beside the scores.
+    let faithful: Pick<LayerReport, 'faithfulness' | 'controls' | 'fitSimulations'> = {};
+    if (measuresFaithfulness) {
+      const alignedOnSelect = layer.dictionary ? [...ownOnSelect, ...(await simulate(alignedLabels, 'select', legibleUnits))] : ownOnSelect;
+      const substituted = (m: ArtifactRef, fit: ArtifactRef[], simulations: ArtifactRef[]) => step('substituteLabels', { corpus, model: m, layer: layer.name, groups, fit, simulations });
+      const before = (await substituted(modelBefore, ownOnSelect, ownSimulations)).groups;
+      const after = (await substituted(model, alignedOnSelect, alignedSimulations)).groups;
+      const scoredAfter = (simulations: ArtifactRef[], extra: { simulationOf?: [number, number][] } = {}) =>
+        step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.score!, simulations, sentencesFrom: recorded.score!, groups: { legible: legibleUnits }, ...extra });
+      const shuffled = await scoredAfter(alignedSimulations, { simulationOf: derangement(legibleUnits, p.seed * 17 + layer.depth) });
+      const randomLabels = (await step('drawRandomLabels', { units: legibleUnits, seed: p.seed * 19 + layer.depth })).labels;
+      const randomLabelled = await scoredAfter(await simulate([randomLabels], 'score', legibleUnits));
+      const randomRecorded = (await step('recordActivations', { corpus, model: randomModel!, layer: layer.name, splits: ['explain', 'score'] })).records;
+      const randomModelLabels = await explain(randomRecorded.explain!, allUnits, false);
+      const randomModelScores = await step('scoreExplanations', { pipeline: p, corpus, records: randomRecorded.score!, simulations: await simulate(randomModelLabels, 'score', allUnits), groups: { all: allUnits } });
+      faithful = {
+        faithfulness: { before: before.legible!, after: after.legible!, free: { before: before.free!, after: after.free! } },
+        controls: { shuffledLabels: shuffled.groups!.legible!, randomLabels: randomLabelled.groups!.legible!, randomModel: randomModelScores.groups!.all! },
+        fitSimulations: alignedOnSelect,
+      };
+    }
 
     layers.push({
       layer: layer.name,
@@ -258,6 +314,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       recordsAfter: recordedAfter.score!,
       simulations: alignedSimulations,
       ...(dictionary ? { dictionary: { ...dictionary, legibleBeforeWithFeatureLabels: withFeatureLabels!.groups!.legible! } } : {}),
+      ...faithful,
     });
     task = evaluated.metrics;
   }
@@ -266,6 +323,18 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     enterLayer(l.layer);
     const a = await step('ablateNeurons', { corpus, model, layer: l.layer, legibleUnits: l.legibleUnits, seed: p.seed });
     l.ablation = { cleanLoss: a.cleanLoss, ...a.groups };
+  }
+  // The whole network on its labels alone.
+  let labelsAlone: LabelsAloneFigures | undefined;
+  if (measuresFaithfulness && layers.length > 0) {
+    enterLayer(undefined);
+    const a = await step('runOnLabelsAlone', {
+      corpus,
+      model,
+      base: base.model,
+      layers: layers.map((l) => ({ layer: l.layer, legible: l.legibleUnits, fit: l.fitSimulations!, simulations: l.simulations })),
+    });
+    labelsAlone = { labelsAloneLoss: a.labelsAloneLoss, finalLoss: a.finalLoss, baseLoss: a.baseLoss, unigramLoss: a.unigramLoss, survivingShare: a.survivingShare, finalShare: a.finalShare };
   }
   finish();
 
@@ -290,7 +359,22 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     finalLayerHashes: layerHashes,
     backends: [...backends],
     usage: usage(),
+    ...(labelsAlone ? { labelsAlone } : {}),
   };
+}
+
+/** Seed offset of the random-model control's initialisation. */
+const RANDOM_MODEL_SEED = 9973;
+
+/**
+ * A seeded derangement of `units` as [unit, source] pairs: every unit gets another's label (none keeps its own).
+ * The units are put in a seeded order and each takes the label of the next one round the cycle. Fewer than two
+ * units: no pairs.
+ */
+export function derangement(units: number[], seed: number): [number, number][] {
+  if (units.length < 2) return [];
+  const order = [...units].sort((a, b) => mix(seed, a) - mix(seed, b) || a - b);
+  return order.map((u, i) => [u, order[(i + 1) % order.length]!]);
 }
 
 /**

@@ -47,10 +47,13 @@ export function stepRunner(plan: Plan) {
     return result;
   }
 
-  /** Marks the layer the following steps belong to: in the progress, and (unless told not to) the search attribute. */
-  function enterLayer(name: string, o: { searchAttribute: boolean } = { searchAttribute: true }): void {
+  /**
+   * Marks the layer the following steps belong to: in the progress, and (unless told not to) the search attribute.
+   * `undefined`: the steps that follow concern the whole model (the search attribute keeps the last layer).
+   */
+  function enterLayer(name: string | undefined, o: { searchAttribute: boolean } = { searchAttribute: true }): void {
     progress.layer = name;
-    if (o.searchAttribute) upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: name }]);
+    if (name !== undefined && o.searchAttribute) upsertSearchAttributes([{ key: LAYER_ATTRIBUTE, value: name }]);
   }
 
   function finish(): void {

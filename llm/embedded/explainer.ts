@@ -5,9 +5,10 @@
 // names at most `maxListedWords` words. Concepts named by the labels of its strongest incoming neurons are
 // candidates too. Deterministic and offline: it plays the part of the language model in the explain step.
 import { SPECIAL } from '../../data/corpus';
+import { Rng } from '../../data/rng';
 import { pearson } from '../../interp/scoring';
 import type { Explainer, ExplainRequest, Explanation } from '../types';
-import { alone, covers, coverage, describe, featuresOf, isFunctionWord, SUFFIXES, synsetDepth, type Concept, type PartOfSpeech } from './concepts';
+import { alone, CATEGORY_PHRASES, covers, coverage, describe, featuresOf, isFunctionWord, SUFFIXES, synsetDepth, type Concept, type PartOfSpeech } from './concepts';
 import { readLabel } from './labels';
 import { sentenceWords, type WordInContext } from './words';
 
@@ -107,6 +108,28 @@ export function explainUnit(req: ExplainRequest, maxListedWords = MAX_LISTED_WOR
   const best = candidates.reduce((x, y) => (y.score > x.score ? y : x));
   const examples = hot.filter((w) => covers(best.concept, alone(w)) > 0 && !isFunctionWord(w));
   return describe(best.concept, isWordList(best.concept) ? [] : examples);
+}
+
+/**
+ * The single concepts the explainer can name without looking at any word: every WordNet category, part of speech,
+ * word form and position. The random-label control draws from them.
+ */
+export function conceptVocabulary(): Concept[] {
+  return [
+    ...Object.keys(CATEGORY_PHRASES).map((lexname): Concept => ({ kind: 'category', lexname })),
+    ...PARTS_OF_SPEECH.map((pos): Concept => ({ kind: 'pos', pos })),
+    ...FORMS.map((form): Concept => ({ kind: 'form', form })),
+    ...POSITIONS.map((position): Concept => ({ kind: 'position', position })),
+  ];
+}
+
+/** `count` labels of concepts drawn at random (seeded; without repeats until the vocabulary is used up). */
+export function randomConceptLabels(count: number, seed: number): string[] {
+  const vocabulary = conceptVocabulary();
+  const rng = new Rng(seed);
+  const out: string[] = [];
+  while (out.length < count) out.push(...rng.sample(vocabulary, Math.min(vocabulary.length, count - out.length)).map((c) => describe(c, [])));
+  return out;
 }
 
 /** "A, but not B" where B takes back what A names (the same words, or a part of A's word list) says nothing true. */

@@ -1,0 +1,155 @@
+// The steps that ask whether the labels are the neurons: substitution of a layer's groups of neurons by their labels'
+// simulations (interp/faithfulness.ts), the whole network on its labels alone, and what the controls need: labels
+// drawn at random from the explainer's concept vocabulary, and a randomly initialised network of the model's shape.
+import { InvalidInputError } from '../data/errors';
+import { fitLine, measureSubstitution, substitutionRows, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
+import { readSimulations } from '../llm/artifacts';
+import { randomConceptLabels } from '../llm/embedded/explainer';
+import { initBackend } from '../nn/backend';
+import { NextWordModel, type Intervention } from '../nn/model';
+import { recordLayer, tokenLosses } from '../nn/train';
+import { perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
+import type { ArtifactRef } from '../store/artifacts';
+import { yieldToEventLoop, type StepContext } from './context';
+
+/** The network on its labels alone: losses on the score text and the share of the base model's advantage kept. */
+export interface LabelsAloneFigures {
+  /** Every processed layer's legible neurons substituted and its free neurons mean-ablated at once. */
+  labelsAloneLoss: Estimate;
+  finalLoss: Estimate;
+  baseLoss: Estimate;
+  /** A unigram predictor (training-text word frequencies): the floor. */
+  unigramLoss: Estimate;
+  /** (L_unigram − L_labels alone) / (L_unigram − L_base): 1 = the labels carry all the base model knows, 0 = nothing beyond word frequencies. */
+  survivingShare: Estimate;
+  /** The same share for the final model itself (nothing substituted). */
+  finalShare: Estimate;
+}
+
+/** Seed of every bootstrap over sentences here (the same as the task figures'). */
+const BOOTSTRAP_SEED = 1;
+
+export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, heldOut }: StepContext) {
+  /** A layer's activations on the select text, where substitution lines are fitted and means taken. */
+  function onSelectText(model: NextWordModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
+    const select = heldOut(corpus, model.spec.contextWords, 'select');
+    return { width: model.spec.hidden[depth]!.width, tokens: select.targets.length, acts: recordLayer(model, select.windows, depth) };
+  }
+
+  /**
+   * The substituted activations of a layer's units on the score text ([tokens × units]): each unit's label's
+   * simulation there, mapped by the line fitted on the select text (the model's activations there against the
+   * label's simulation there). `fit` and `simulations`: the simulations on the select and on the score text.
+   */
+  function substitutionOnScore(select: ReturnType<typeof onSelectText>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Float32Array {
+    const onSelect = readSimulations(store, fit, select.tokens);
+    const onScore = readSimulations(store, simulations, scoreTokens);
+    const missing = units.filter((u) => !onSelect.has(u) || !onScore.has(u));
+    if (missing.length > 0) throw new InvalidInputError(`substitution: units ${missing.join(', ')} have no simulation on both the select and the score text`);
+    const lines = units.map((u) => fitLine(onSelect.get(u)!, select.acts, select.width, u));
+    return substitutionRows(units.map((u) => onScore.get(u)!), lines, scoreTokens);
+  }
+
+  return {
+    /**
+     * Substitution on the score text for each named group of a layer's units: the task loss clean, with the group's
+     * activations replaced by their labels' simulations (mapped to each neuron's scale by a least-squares line fitted
+     * on the select text, never on the score text), held at zero, and held at their means on the select text, and
+     * the recovered fractions (interp/faithfulness.ts). `fit` and `simulations`: the labels' simulations on the
+     * select and the score text.
+     */
+    async substituteLabels(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; groups: Record<string, number[]>; fit: ArtifactRef[]; simulations: ArtifactRef[] }): Promise<{ groups: Record<string, Faithfulness>; backend: string; reused: boolean }> {
+      return once('substituteLabels', input, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const model = loadModel(input.model);
+        try {
+          const depth = model.depthOf(input.layer);
+          const select = onSelectText(model, corpus, depth);
+          const score = heldOut(corpus, model.spec.contextWords, 'score');
+          const groups: Record<string, Faithfulness> = {};
+          for (const [name, units] of Object.entries(input.groups)) {
+            const rows = substitutionOnScore(select, score.targets.length, units, input.fit, input.simulations);
+            groups[name] = measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
+            await yieldToEventLoop();
+          }
+          return { groups, backend };
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+
+    /**
+     * The network on its labels alone: every listed layer's legible neurons substituted by their labels' simulations
+     * and its free neurons held at their means, all at once, on the score text; against the final model, the base
+     * model and a unigram predictor (see LabelsAloneFigures).
+     */
+    async runOnLabelsAlone(input: { corpus: ArtifactRef; model: ArtifactRef; base: ArtifactRef; layers: { layer: string; legible: number[]; fit: ArtifactRef[]; simulations: ArtifactRef[] }[] }): Promise<LabelsAloneFigures & { backend: string; reused: boolean }> {
+      return once('runOnLabelsAlone', input, async () => {
+        const backend = await initBackend();
+        const corpus = loadCorpus(input.corpus);
+        const model = loadModel(input.model);
+        const base = loadModel(input.base);
+        try {
+          const score = heldOut(corpus, model.spec.contextWords, 'score');
+          const interventions: Intervention[] = input.layers.flatMap((l) => {
+            const depth = model.depthOf(l.layer);
+            const legible = new Set(l.legible);
+            const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
+            const select = onSelectText(model, corpus, depth);
+            return [
+              { depth, units: l.legible, rows: substitutionOnScore(select, score.targets.length, l.legible, l.fit, l.simulations) },
+              { depth, units: free, values: unitMeans(select.acts, select.width, free) },
+            ];
+          });
+          const onLabels = tokenLosses(model, score, interventions).losses;
+          await yieldToEventLoop();
+          const final = tokenLosses(model, score).losses;
+          const baseLosses = tokenLosses(base, score).losses;
+          const train = heldOut(corpus, model.spec.contextWords, 'train');
+          const unigram = unigramLosses(train.targets, model.spec.vocabularySize, score);
+          const tokens = sentenceLengths(score.starts);
+          const loss = (l: Float32Array) => ratioEstimate(perSentence(l, score.starts), tokens, BOOTSTRAP_SEED);
+          const share = (l: Float32Array) => ratioEstimate(perSentence(unigram.map((u, k) => u - l[k]!), score.starts), perSentence(unigram.map((u, k) => u - baseLosses[k]!), score.starts), BOOTSTRAP_SEED);
+          return {
+            labelsAloneLoss: loss(onLabels),
+            finalLoss: loss(final),
+            baseLoss: loss(baseLosses),
+            unigramLoss: loss(unigram),
+            survivingShare: share(onLabels),
+            finalShare: share(final),
+            backend,
+          };
+        } finally {
+          model.dispose();
+          base.dispose();
+        }
+      });
+    },
+
+    /** Labels of concepts drawn at random from the explainer's concept vocabulary, one per unit: the random-label floor. */
+    async drawRandomLabels(input: { units: number[]; seed: number }) {
+      return once('drawRandomLabels', input, async () => {
+        const labels = randomConceptLabels(input.units.length, input.seed);
+        return { labels: store.putJson('labels', input.units.map((unit, i) => ({ unit, label: labels[i]! }))) };
+      });
+    },
+
+    /** A randomly initialised network of a model's shape (the random-model control), untrained. */
+    async initialiseRandomModel(input: { model: ArtifactRef; seed: number }) {
+      return once('initialiseRandomModel', input, async () => {
+        const backend = await initBackend();
+        const shape = loadModel(input.model);
+        const spec = shape.spec;
+        shape.dispose();
+        const model = NextWordModel.create(spec, input.seed);
+        try {
+          return saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend);
+        } finally {
+          model.dispose();
+        }
+      });
+    },
+  };
+}
