@@ -1,9 +1,10 @@
 // The steps that ask whether the labels are the neurons: substitution of a layer's groups of neurons by their labels'
 // simulations (interp/faithfulness.ts), the whole network on its labels alone, and what the controls need: labels
-// drawn at random from the explainer's concept vocabulary, and a randomly initialised network of the model's shape.
+// drawn at random from the explainer's concept vocabulary, labels re-dealt among neurons (alignment to permuted
+// labels), and a randomly initialised network of the model's shape.
 import { InvalidInputError } from '../data/errors';
 import { fitLine, measureSubstitution, substitutionRows, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
-import { readSimulations } from '../llm/artifacts';
+import { readLabels, readSimulations } from '../llm/artifacts';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
 import { NextWordModel, type Intervention } from '../nn/model';
@@ -133,6 +134,16 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
       return once('drawRandomLabels', input, async () => {
         const labels = randomConceptLabels(input.units.length, input.seed);
         return { labels: store.putJson('labels', input.units.map((unit, i) => ({ unit, label: labels[i]! }))) };
+      });
+    },
+
+    /** Labels re-dealt among units: each [unit, source] pair gives the unit the source's label (alignment to permuted labels). */
+    async permuteLabels(input: { labels: ArtifactRef[]; pairs: [number, number][] }) {
+      return once('permuteLabels', input, async () => {
+        const labels = readLabels(store, input.labels);
+        const missing = input.pairs.filter(([, source]) => !labels.has(source)).map(([, source]) => source);
+        if (missing.length > 0) throw new InvalidInputError(`permuteLabels: units ${missing.join(', ')} have no label`);
+        return { labels: store.putJson('labels', input.pairs.map(([unit, source]) => ({ unit, label: labels.get(source)! }))) };
       });
     },
 

@@ -29,6 +29,7 @@ export function createActivities(store: ArtifactStore) {
     scoreExplanations: interpret.scoreExplanations,
     learnDictionary: interpret.learnDictionary,
     assignDictionaryFeatures: interpret.assignDictionaryFeatures,
+    permuteLabels: faithfulness.permuteLabels,
     alignLegibleNeurons: model.alignLegibleNeurons,
     retrainLayersAbove: model.retrainLayersAbove,
     substituteLabels: faithfulness.substituteLabels,

@@ -6,6 +6,7 @@ import { InvalidInputError } from '../data/errors';
 import { Rng } from '../data/rng';
 import { readSimulations } from '../llm/artifacts';
 import { SIMULATION_MAX } from '../llm/types';
+import { fitLine, substitutionRows } from '../interp/faithfulness';
 import { initBackend } from '../nn/backend';
 import { NextWordModel, type Intervention } from '../nn/model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
@@ -185,7 +186,8 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       const { pipeline: p, ...rest } = input;
       // Keyed by what the result depends on, so that the matched controls (no legible neurons) of a sweep's points
       // are trained once.
-      const settings = { seed: p.seed, batchSize: p.training.batchSize, alignment: { ...p.alignment, weight: input.legibleUnits.length > 0 ? p.alignment.weight : 0 } };
+      const { sequences, epochs, learningRate } = p.alignment;
+      const settings = { seed: p.seed, batchSize: p.training.batchSize, alignment: input.legibleUnits.length > 0 ? p.alignment : { sequences, epochs, learningRate, weight: 0 } };
       return once('alignLegibleNeurons', { ...rest, settings }, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
@@ -200,7 +202,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
         }
         // Targets come from the model as it was before alignment, in every attempt.
-        const { targets, weights } = alignmentTargets(recordLayer(initial, examples.windows, depth), width, input.legibleUnits, simulated);
+        const { targets, weights } = alignmentTargets(recordLayer(initial, examples.windows, depth), width, input.legibleUnits, simulated, p.alignment.offWeight ?? 1);
         const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, initial.spec.contextWords), {
           epochs: p.alignment.epochs,
           batchSize: p.training.batchSize,
@@ -220,8 +222,14 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       });
     },
 
-    /** Freezes the layer (and everything below it) and retrains the layers above on the original objective. */
-    async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string }): Promise<ModelResult> {
+    /**
+     * Freezes the layer (and everything below it) and retrains the layers above on the original objective, on the
+     * training text. With `substitute` (alignment.mode substitute), on the align text instead, with the legible
+     * neurons replaced by their labels' simulations there (each mapped by a least-squares line fitted on the same
+     * text): the layers above learn to run on the labels. The control passes no legible units: same text, no
+     * replacement.
+     */
+    async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; substitute?: { legibleUnits: number[]; simulations: ArtifactRef[] } }): Promise<ModelResult> {
       const { pipeline: p, ...rest } = input;
       return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining, contextWords: p.model.contextWords } }, async () => {
         const backend = await initBackend();
@@ -236,11 +244,27 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             frozen.dispose();
           }
         }
-        const { model, run, resumedFrom } = await trainResumably(frozen, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), {
+        const examples = nextWordExamples(corpus, input.substitute ? corpus.splits.align : corpus.splits.train, p.model.contextWords);
+        const units = input.substitute?.legibleUnits ?? [];
+        let substitution: { depth: number; units: number[]; rows: Float32Array } | undefined;
+        if (input.substitute && units.length > 0) {
+          const width = frozen.spec.hidden[depth]!.width;
+          const acts = recordLayer(frozen, examples.windows, depth);
+          const simulated = readSimulations(store, input.substitute.simulations, examples.targets.length);
+          const missing = units.filter((u) => !simulated.has(u));
+          if (missing.length > 0) {
+            frozen.dispose();
+            throw new InvalidInputError(`retrainLayersAbove: no simulation on the align split for units ${missing.join(', ')}`);
+          }
+          const lines = units.map((u) => fitLine(simulated.get(u)!, acts, width, u));
+          substitution = { depth, units, rows: substitutionRows(units.map((u) => simulated.get(u)!), lines, examples.targets.length) };
+        }
+        const { model, run, resumedFrom } = await trainResumably(frozen, examples, {
           epochs: p.retraining.epochs,
           batchSize: p.training.batchSize,
           learningRate: p.retraining.learningRate,
           seed: p.seed + 211 * (depth + 1),
+          ...(substitution ? { substitution } : {}),
         });
         try {
           return { ...saveModel(model, run, backend), resumedFrom };
@@ -255,10 +279,11 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
 /**
  * Alignment targets and weights for one layer on the align split. A legible neuron's target is its simulation
  * (0 to 10) scaled to the neuron's own active level; its errors are weighted so that tokens where the label says
- * "on" count as much in all as those where it says "off" (most tokens are "off"), and divided by the level² and the
+ * "on" count as much in all as those where it says "off" (most tokens are "off"; the "off" side is then multiplied
+ * by `offWeightFactor`, alignment.offWeight), and divided by the level² and the
  * number of legible neurons so that each neuron counts alike. Free neurons get weight 0: they are not aligned.
  */
-function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulated: Map<number, Float32Array>) {
+function alignmentTargets(current: Float32Array, width: number, legibleUnits: number[], simulated: Map<number, Float32Array>, offWeightFactor: number) {
   const n = current.length / width;
   const targets = new Float32Array(n * width);
   const weights = new Float32Array(n * width);
@@ -270,7 +295,7 @@ function alignmentTargets(current: Float32Array, width: number, legibleUnits: nu
     for (let k = 0; k < n; k++) if (sim(k) > 0) on++;
     const scale = 1 / (level * level * legibleUnits.length);
     const onWeight = on > 0 && on < n ? (0.5 * n) / on : 1;
-    const offWeight = on > 0 && on < n ? (0.5 * n) / (n - on) : 1;
+    const offWeight = (on > 0 && on < n ? (0.5 * n) / (n - on) : 1) * offWeightFactor;
     for (let k = 0; k < n; k++) {
       targets[k * width + unit] = (sim(k) / SIMULATION_MAX) * level;
       weights[k * width + unit] = (sim(k) > 0 ? onWeight : offWeight) * scale;

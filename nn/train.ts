@@ -37,6 +37,11 @@ export interface TrainOptions {
   trainable: tf.Variable[];
   /** With alignment, an epoch is a pass over the alignment examples, each step paired with a task batch. */
   alignment?: AlignmentTargets;
+  /**
+   * Task batches run with these units of hidden layer `depth` replaced by per-example values (`rows`, [n × units]
+   * for the n training examples): the network above learns to read them (substitution-aware retraining).
+   */
+  substitution?: { depth: number; units: number[]; rows: Float32Array };
   /** Called about every `progressEverySteps` steps and at the end of each epoch. */
   onProgress?: (p: TrainProgress) => void;
   progressEverySteps?: number;
@@ -138,7 +143,8 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
   const align = o.alignment;
   if (data.targets.length === 0 || (align && align.examples.targets.length === 0)) throw new Error('no training examples');
   const optimizer = tf.train.adam(o.learningRate);
-  const task = new BatchStream([{ data: data.windows, columns: context }, { data: data.targets, columns: 1 }], o.seed);
+  const sub = o.substitution;
+  const task = new BatchStream([{ data: data.windows, columns: context }, { data: data.targets, columns: 1 }, ...(sub ? [{ data: sub.rows, columns: sub.units.length }] : [])], o.seed);
   const width = align ? model.spec.hidden[align.depth]!.width : 0;
   const aligned = align
     ? new BatchStream(
@@ -176,11 +182,11 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
       let sinceReport = 0;
       for (let s = 0; s < stepsPerEpoch; s++, step++) {
         const losses = tf.tidy(() => {
-          const [windows, targets] = task.next(o.batchSize) as [tf.Tensor2D, tf.Tensor1D];
+          const [windows, targets, rows] = task.next(o.batchSize) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?];
           const alignBatch = aligned?.next(o.batchSize) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined;
           let parts: tf.Tensor1D | undefined;
           const { grads } = tf.variableGrads(() => {
-            const taskLoss = crossEntropy(model.forward(windows).logits, targets);
+            const taskLoss = crossEntropy(model.forward(windows, undefined, sub && rows ? [{ depth: sub.depth, units: sub.units, rows }] : []).logits, targets);
             if (!align || !alignBatch) {
               parts = tf.keep(tf.stack([taskLoss, tf.scalar(0)]) as tf.Tensor1D);
               return taskLoss;

@@ -45,6 +45,9 @@ export interface SweepSettings {
   startingDepth?: number;
   dictionary?: boolean;
   alignmentWeight?: number;
+  alignmentOffWeight?: number;
+  alignmentMode?: 'target' | 'substitute';
+  alignmentLabels?: 'own' | 'permuted';
   legibleSelection?: 'best' | 'random';
   seed?: number;
 }
@@ -113,6 +116,9 @@ export function pipelineAt(p: Pipeline, at: SweepSettings): Pipeline {
   }
   if (at.startingDepth !== undefined) q.interpretability.startingDepth = at.startingDepth;
   if (at.alignmentWeight !== undefined) q.alignment.weight = at.alignmentWeight;
+  if (at.alignmentOffWeight !== undefined) q.alignment.offWeight = at.alignmentOffWeight;
+  if (at.alignmentMode !== undefined) q.alignment.mode = at.alignmentMode;
+  if (at.alignmentLabels !== undefined) q.alignment.labels = at.alignmentLabels;
   if (at.legibleSelection !== undefined) q.interpretability.legibleSelection = at.legibleSelection;
   if (at.seed !== undefined) q.seed = at.seed;
   if (at.dictionary !== undefined) {

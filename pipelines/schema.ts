@@ -13,6 +13,7 @@ export const STEP_KINDS = {
   simulateNeurons: 'llm',
   scoreExplanations: 'cpu',
   assignDictionaryFeatures: 'cpu',
+  permuteLabels: 'cpu',
   alignLegibleNeurons: 'gpu',
   retrainLayersAbove: 'gpu',
   substituteLabels: 'gpu',
@@ -183,7 +184,16 @@ export const PipelineSchema = z
         sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),
         epochs: z.int().min(1).max(1000).default(8),
         weight: z.number().min(0).default(4).describe('Weight of the alignment loss against the task loss.'),
+        offWeight: z.number().gt(0).default(1).describe('Weight of the alignment error where the label is off, relative to where it is on (each side counts half at 1); above 1 pushes a neuron harder to zero where its label says nothing.'),
         learningRate: z.number().gt(0).max(1).default(0.002),
+        mode: z
+          .enum(['target', 'substitute'])
+          .default('target')
+          .describe('target: the layers above are retrained on the neurons as they are. substitute: they are retrained with the legible neurons replaced by their labels\' simulations (on the align text), so the network learns to run on the labels.'),
+        labels: z
+          .enum(['own', 'permuted'])
+          .default('own')
+          .describe('own: each legible neuron is aligned to its own label. permuted: to another legible neuron\'s label (a control: what the explainer\'s discovery adds).'),
       })
       .prefault({}),
     retraining: z
@@ -198,6 +208,9 @@ export const PipelineSchema = z
         startingDepth: z.array(z.int().min(0)).min(1).optional(),
         dictionary: z.array(z.boolean()).min(1).optional().describe('Dictionary learning off and/or on (on uses interpretability.dictionary or its defaults).'),
         alignmentWeight: z.array(z.number().min(0)).min(1).optional(),
+        alignmentOffWeight: z.array(z.number().gt(0)).min(1).optional(),
+        alignmentMode: z.array(z.enum(['target', 'substitute'])).min(1).optional().describe('target and/or substitute (see alignment.mode).'),
+        alignmentLabels: z.array(z.enum(['own', 'permuted'])).min(1).optional().describe('own and/or permuted: alignment to permuted labels is the control for the explainer.'),
         legibleSelection: z.array(z.enum(['best', 'random'])).min(1).optional().describe('best and/or random: the random subset shows how much of the gain is the choice of neurons.'),
         seed: z.array(z.int().min(0)).min(1).optional().describe('Seeds: each setting runs once per seed; the sweep table shows the mean and spread over seeds.'),
       })

@@ -3,19 +3,22 @@
 // legible and free, with 95% intervals) and of the task metric against the matched control and the base model;
 // histograms of explanation scores; the task metric per layer; the dependence on legible, free and random groups
 // (zero and mean ablation); the dictionary; every neuron in a table; neuron cards (label, scores, top and random
-// examples shaded by true and simulated activation on one scale, like OpenAI's neuron viewer); the pipeline YAML.
+// examples shaded by true and simulated activation on one scale, like OpenAI's neuron viewer); faithfulness
+// (substitution's four losses per layer and group, the network on its labels alone, the controls, the scorers beside
+// correlation); the pipeline YAML.
 // For a sweep: the tradeoff curve and table, then each point's report.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusFromBundle, type CorpusMeta } from '../data/corpus';
 import { activationsOnSplit, selectSentences, type LayerActivations } from '../interp/records';
+import type { Faithfulness } from '../interp/faithfulness';
 import type { UnitScore } from '../interp/scoring';
 import { readLabels, readSimulations } from '../llm/artifacts';
 import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactStore } from '../store/artifacts';
 import type { LayerReport, PipelineReport, SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
-import { currentReport, labelLine, legibleCount, meanAndSpread, sweepRows, versusControl, withInterval } from './text';
+import { CONTROL_GAP, controlVerdict, currentReport, faithfulnessRows, labelLine, legibleCount, meanAndSpread, sweepRows, versusControl, withInterval } from './text';
 import { bars, histogram, tradeoff } from './svg';
 
 const LEGIBLE = '#2f7d4f';
@@ -75,19 +78,32 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
       { y: m(rows.flatMap((x) => x.controlPerplexity)), label: 'matched control' },
     ),
   );
+  const measured = rows.filter((x) => !x.recovered.some(Number.isNaN));
+  const faithful = measured.length
+    ? chart(
+        'sweep-faithfulness',
+        tradeoff(
+          'Tradeoff: task metric against faithfulness',
+          measured.map((x) => ({ x: m(x.recovered), y: m(x.perplexity), label: x.settings, spread: meanAndSpread(x.perplexity).sd })),
+          'legible neurons recovered by their labels after alignment (vs mean ablation)',
+          'final perplexity (bars: ± sd over seeds)',
+          { y: m(rows.flatMap((x) => x.controlPerplexity)), label: 'matched control' },
+        ),
+      )
+    : '';
   const spread = (xs: number[], digits = 3) => (xs.length > 1 && !xs.some(Number.isNaN) ? ` ± ${meanAndSpread(xs).sd.toFixed(digits)}` : '');
   const cell = (xs: number[], key: string, digits = 3) =>
     `<td class="num" data-value="${m(xs)}" data-key="${key}">${xs.some(Number.isNaN) ? '—' : m(xs).toFixed(digits)}${spread(xs, digits)}</td>`;
-  const table = `<table class="sweep"><thead><tr><th>setting</th><th>seeds</th><th>legible score before</th><th>after</th><th>free score after</th><th>perplexity</th><th>control</th><th>base</th><th>final − control (nats)</th></tr></thead><tbody>${rows
+  const table = `<table class="sweep"><thead><tr><th>setting</th><th>seeds</th><th>legible score before</th><th>after</th><th>free score after</th><th>recovered</th><th>perplexity</th><th>control</th><th>base</th><th>final − control (nats)</th></tr></thead><tbody>${rows
     .map(
       (x, i) =>
-        `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}<td class="num" data-value="${m(x.vsControl.map((e) => e.value))}" data-key="vsControl">${esc(versusControl(x.vsControl))}</td></tr>`,
+        `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.recovered, 'recovered')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}<td class="num" data-value="${m(x.vsControl.map((e) => e.value))}" data-key="vsControl">${esc(versusControl(x.vsControl))}</td></tr>`,
     )
     .join('')}</tbody></table>`;
   const points = r.points
     .map((p, i) => `<details><summary>Point ${i}: ${esc(Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '))} (<code>${esc(p.workflowId)}</code>)</summary>${runSection(currentReport(p.report, p.workflowId), chart, store, `point${i}-`)}</details>`)
     .join('');
-  return `<section><h2>Tradeoff</h2><p>One row per setting; with several seeds, the mean ± standard deviation over seeds. Scores are mean all-tokens correlations on the score text over the layers that have legible (or free) neurons; a setting without legible neurons has no point on the curve. Control: the same training schedule with no legible neurons. Final − control: held-out loss difference, paired over sentences (one seed: its 95% interval).</p>${curve}${table}</section>${points}`;
+  return `<section><h2>Tradeoff</h2><p>One row per setting; with several seeds, the mean ± standard deviation over seeds. Scores are mean all-tokens correlations on the score text over the layers that have legible (or free) neurons; a setting without legible neurons has no point on the curve. Control: the same training schedule with no legible neurons. Final − control: held-out loss difference, paired over sentences (one seed: its 95% interval). Recovered: the legible neurons' substitution by their labels after alignment, against mean ablation (mean over layers).</p><div class="charts">${curve}${faithful}</div>${table}</section>${points}`;
 }
 
 const EXPLAINED = `<p>Every score is the Pearson correlation between a neuron's true activations and the activations a simulator predicts from its label alone, on every token of the <em>score text</em>: held-out sentences that neither the labels nor the choice of legible neurons saw. A neuron's activation at a token is computed from the context window that ends at that token (the model then predicts the next word). <strong>Before</strong>: each neuron's own label, on the model before its layer was aligned. <strong>After</strong>: the label the neuron was aligned to (its own; in dictionary mode, its feature's), on the model after alignment and retraining, on the same tokens. Means over the group with a 95% interval (bootstrap over sentences and neurons); gain = after − before, paired. Task: held-out next-word loss in nats per token (perplexity = e<sup>loss</sup>) with 95% intervals over sentences; the <strong>matched control</strong> is the same training schedule with no legible neurons; differences are paired over the same sentences (negative: the constructed model predicts better).</p>`;
@@ -148,7 +164,47 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
   const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
   return `<section><h2>Per layer</h2>
 <p>${r.corpus.sentences} distinct sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out; score text ${r.corpus.scoreTokens} tokens); seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
-${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${layers}`;
+${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${faithfulnessSection(r, chart, prefix)}${layers}`;
+}
+
+/** Substitution (table and chart of the four losses), the network on its labels alone, the controls and the scorers. */
+function faithfulnessSection(r: PipelineReport, chart: Chart, prefix: string): string {
+  const layers = r.layers.filter((l) => l.faithfulness);
+  if (layers.length === 0) return '';
+  const rows = layers.flatMap((l) => faithfulnessRows(l).map((x) => ({ layer: l.layer, ...x })));
+  const table = `<table class="faithfulness"><thead><tr><th>layer</th><th>group</th><th>when</th><th>clean</th><th>substituted</th><th>zero-ablated</th><th>mean-ablated</th><th>recovered vs mean</th><th>vs zero</th></tr></thead><tbody>${rows
+    .map(
+      ({ layer, group, when, f }) =>
+        `<tr data-faithfulness="${esc(`${layer}/${group}/${when}`)}"><td>${esc(layer)}</td><td>${group}</td><td>${when}</td>${est(f.cleanLoss)}${est(f.substitutedLoss)}${est(f.zeroAblatedLoss)}${est(f.meanAblatedLoss)}${est(f.recoveredVsMean, 'recoveredVsMean')}${est(f.recoveredVsZero, 'recoveredVsZero')}</tr>`,
+    )
+    .join('')}</tbody></table>`;
+  const above = (pick: (f: Faithfulness) => Estimate) => rows.map(({ f }) => pick(f).value - f.cleanLoss.value);
+  const losses = chart(
+    `${prefix}substitution`,
+    bars('Held-out loss above the clean model (clean = 0)', rows.map((x) => `${x.layer} ${x.group} ${x.when}`), [
+      { name: 'substituted by the labels', color: AFTER, values: above((f) => f.substitutedLoss) },
+      { name: 'mean-ablated', color: RANDOM, values: above((f) => f.meanAblatedLoss) },
+      { name: 'zero-ablated', color: FREE_BEFORE, values: above((f) => f.zeroAblatedLoss) },
+    ], 'nats per token'),
+  );
+  const a = r.labelsAlone;
+  const alone = a
+    ? `<p data-key="labelsAlone">The network on its labels alone (every processed layer's legible neurons substituted, free ones held at their means): loss ${esc(withInterval(a.labelsAloneLoss))}, against the final model ${esc(withInterval(a.finalLoss))}, the base model ${esc(withInterval(a.baseLoss))} and a unigram predictor ${esc(withInterval(a.unigramLoss))}. Share of the base model's advantage over the unigram predictor that survives: <b>${esc(withInterval(a.survivingShare))}</b> (the final model itself: ${esc(withInterval(a.finalShare))}).</p>`
+    : '';
+  const controlled = layers.filter((l) => l.controls && l.legibleUnits.length > 0);
+  const controls = controlled.length
+    ? `<h3>Controls</h3><p class="meta">Mean top-and-random score after alignment on the score text, same simulator [95% interval over neurons]: the legible neurons with their aligned labels, with each other's labels (shuffled), with labels of concepts drawn at random, and every neuron of a randomly initialised network of the same shape, explained and scored alike. The real labels should beat every control by ${CONTROL_GAP}.</p><table class="controls"><thead><tr><th>layer</th><th>real labels</th><th>shuffled labels</th><th>random labels</th><th>random network</th><th>verdict</th></tr></thead><tbody>${controlled
+        .map((l) => `<tr><td>${esc(l.layer)}</td>${est(l.legible.after.topAndRandom)}${est(l.controls!.shuffledLabels.topAndRandom, 'shuffledLabels')}${est(l.controls!.randomLabels.topAndRandom, 'randomLabels')}${est(l.controls!.randomModel.topAndRandom, 'randomModel')}<td>${esc(controlVerdict(l))}</td></tr>`)
+        .join('')}</tbody></table>`
+    : '';
+  const scorers = `<h3>Detection, fuzzing and AUC</h3><p class="meta">On the score text, from each label's simulation alone; mean over neurons [95% interval]; 0.5 = chance. Detection: telling sentences where the neuron fires (at least half its maximum) from the others. Fuzzing: telling its active tokens highlighted from as many wrongly highlighted ones. AUC: the simulation ranking active tokens above the rest.</p><table class="scorers"><thead><tr><th>layer</th><th>group</th><th>detection before</th><th>after</th><th>fuzzing before</th><th>after</th><th>AUC before</th><th>after</th></tr></thead><tbody>${layers
+    .flatMap((l) =>
+      (['legible', 'free'] as const)
+        .filter((g) => l[g].before.units > 0)
+        .map((g) => `<tr><td>${esc(l.layer)}</td><td>${g}</td>${est(l[g].before.detection)}${est(l[g].after.detection)}${est(l[g].before.fuzzing)}${est(l[g].after.fuzzing)}${est(l[g].before.auc)}${est(l[g].after.auc)}</tr>`),
+    )
+    .join('')}</tbody></table>`;
+  return `<section><h2>Faithfulness: is the label the neuron?</h2><p>Held-out loss on the score text (nats per token, 95% interval over sentences) with a group's activations replaced by its labels' simulations (each mapped to its neuron by a least-squares line fitted on the select text, never the score text), held at zero, and held at their means on the select text. Recovered = (ablated − substituted) / (ablated − clean): 1 means the labels stand in for the neurons, 0 means no better than ablation. Before: each neuron's own label on the model before its layer (post hoc, as in Paulo and Belrose 2025). After: the aligned label on the constructed model.</p>${table}<div class="charts">${losses}</div>${alone}${controls}${scorers}</section>`;
 }
 
 /** A unit's all-tokens score, with its 95% interval where the run gives one. */

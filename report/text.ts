@@ -3,6 +3,7 @@
 // neurons before and after alignment (on the same tokens), the task metric against the matched control and the
 // base model, substitution (the labels in the neurons' place) with the controls beside the scores, the detection,
 // fuzzing and AUC scorers, and what the final model loses when a group of neurons is held at zero or at its mean.
+import type { Faithfulness } from '../interp/faithfulness';
 import type { Estimate } from '../stats/bootstrap';
 import { REPORT_VERSION, type LayerReport, type PipelineReport, type SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
@@ -48,6 +49,14 @@ export function labelLine(l: LayerReport): string {
   return `${Math.round(s.conceptShare * s.labels)}/${s.labels} concepts (${(100 * s.conceptShare).toFixed(0)}%), ${s.meanListedWords.toFixed(1)} listed words on average`;
 }
 
+/** How a layer was aligned, in words. */
+export function alignmentLine(l: LayerReport): string {
+  const a = l.alignment;
+  if (!a) return '—';
+  const mode = a.mode === 'substitute' ? "layers above retrained on the labels' simulations in the legible neurons' place (substitute)" : 'layers above retrained on the neurons (target)';
+  return `weight ${a.weight}, off weight ${a.offWeight}, ${a.labels === 'permuted' ? "each neuron aligned to another's label (permuted: a control)" : 'each neuron aligned to its own label'}; ${mode}`;
+}
+
 const hasLegible = (l: LayerReport) => l.legibleUnits.length > 0;
 const hasFree = (l: LayerReport) => l.legibleUnits.length < l.width;
 
@@ -77,6 +86,7 @@ export function formatReport(r: PipelineReport): string {
       ]),
     ),
     `labels of the legible neurons: ${r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; ')}`,
+    ...(r.layers[0]?.alignment ? [`alignment: ${alignmentLine(r.layers[0])}`] : []),
     '',
     `Top-and-random and random-only scores (each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen before`,
     'alignment and reused after; mean [95% interval over neurons]); "constant" counts neurons whose simulation is',
@@ -133,18 +143,9 @@ function faithfulnessLines(r: PipelineReport): string[] {
     'hoc). After: the aligned labels on the constructed model. [95% intervals over sentences]',
     ...textTable(
       ['layer', 'group', 'when', 'clean', 'substituted', 'zero-ablated', 'mean-ablated', 'recovered vs mean', 'vs zero'],
-      layers.flatMap((l) => {
-        const f = l.faithfulness!;
-        const rows: [string, typeof f.before][] = [
-          ['legible', f.before],
-          ['legible', f.after],
-          ['free', f.free.before],
-          ['free', f.free.after],
-        ];
-        return rows
-          .filter(([, x]) => x.units > 0)
-          .map(([g, x], i) => [l.layer, g, i % 2 === 0 ? 'before' : 'after', f3(x.cleanLoss.value), f3(x.substitutedLoss.value), f3(x.zeroAblatedLoss.value), f3(x.meanAblatedLoss.value), withInterval(x.recoveredVsMean), withInterval(x.recoveredVsZero)]);
-      }),
+      layers.flatMap((l) =>
+        faithfulnessRows(l).map(({ group, when, f: x }) => [l.layer, group, when, f3(x.cleanLoss.value), f3(x.substitutedLoss.value), f3(x.zeroAblatedLoss.value), f3(x.meanAblatedLoss.value), withInterval(x.recoveredVsMean), withInterval(x.recoveredVsZero)]),
+      ),
     ),
     ...(a
       ? [
@@ -156,19 +157,36 @@ function faithfulnessLines(r: PipelineReport): string[] {
   ];
 }
 
+/** A layer's substitution figures in table order: legible before and after, then free before and after (non-empty groups). */
+export function faithfulnessRows(l: LayerReport): { group: 'legible' | 'free'; when: 'before' | 'after'; f: Faithfulness }[] {
+  const f = l.faithfulness;
+  if (!f) return [];
+  const rows = [
+    { group: 'legible' as const, when: 'before' as const, f: f.before },
+    { group: 'legible' as const, when: 'after' as const, f: f.after },
+    { group: 'free' as const, when: 'before' as const, f: f.free.before },
+    { group: 'free' as const, when: 'after' as const, f: f.free.after },
+  ];
+  return rows.filter((x) => x.f.units > 0);
+}
+
+/** How far the real labels' top-and-random score after alignment must beat every control's. */
+export const CONTROL_GAP = 0.3;
+
+/** Whether the real labels beat every control by CONTROL_GAP, and which ones they do not. */
+export function controlVerdict(l: LayerReport): string {
+  const real = l.legible.after.topAndRandom.value;
+  const c = l.controls!;
+  const short = (Object.entries({ 'shuffled labels': c.shuffledLabels, 'random labels': c.randomLabels, 'random network': c.randomModel }) as [string, { topAndRandom: Estimate }][])
+    .filter(([, g]) => !(real - g.topAndRandom.value >= CONTROL_GAP))
+    .map(([name]) => name);
+  return short.length === 0 ? `all ≥ ${CONTROL_GAP} below` : `NOT ≥ ${CONTROL_GAP} below: ${short.join(', ')}`;
+}
+
 /** The controls beside the real labels' scores after alignment (top-and-random and all tokens). */
 function controlLines(r: PipelineReport): string[] {
   const layers = r.layers.filter((l) => l.controls && hasLegible(l));
   if (layers.length === 0) return [];
-  const GAP = 0.3;
-  const verdict = (l: LayerReport) => {
-    const real = l.legible.after.topAndRandom.value;
-    const c = l.controls!;
-    const short = (Object.entries({ 'shuffled labels': c.shuffledLabels, 'random labels': c.randomLabels, 'random network': c.randomModel }) as [string, { topAndRandom: Estimate }][])
-      .filter(([, g]) => !(real - g.topAndRandom.value >= GAP))
-      .map(([name]) => name);
-    return short.length === 0 ? `all ≥ ${GAP} below` : `NOT ≥ ${GAP} below: ${short.join(', ')}`;
-  };
   return [
     '',
     'Controls (score text, same simulator, after alignment; mean top-and-random score [95% interval over neurons]):',
@@ -176,7 +194,7 @@ function controlLines(r: PipelineReport): string[] {
     'at random; and every neuron of a randomly initialised network of the same shape, explained and scored alike.',
     ...textTable(
       ['layer', 'real labels', 'shuffled labels', 'random labels', 'random network', 'controls'],
-      layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), withInterval(l.controls!.shuffledLabels.topAndRandom), withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), verdict(l)]),
+      layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), withInterval(l.controls!.shuffledLabels.topAndRandom), withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), controlVerdict(l)]),
     ),
   ];
 }

@@ -12,7 +12,13 @@ import { EmbeddedSimulator } from '../llm/embedded/simulator';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
 import { NextWordModel } from '../nn/model';
-import { recordLayer } from '../nn/train';
+import { evaluate, recordLayer, train } from '../nn/train';
+import { createActivities } from '../activities';
+import { readLabels } from '../llm/artifacts';
+import { ArtifactStore } from '../store/artifacts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { derangement } from '../workflows/pipeline';
 
 const spec = { vocabularySize: 30, contextWords: 2, embeddingSize: 4, hidden: [{ name: 'h1', width: 6 }] };
@@ -66,7 +72,47 @@ describe('substitution', () => {
   });
 });
 
+describe('substitution-aware retraining', () => {
+  before(async () => {
+    await initBackend();
+  });
+
+  it('trains the layers above to run on the substituted values (alignment.mode substitute)', async () => {
+    const two = { ...spec, hidden: [{ name: 'h1', width: 6 }, { name: 'h2', width: 6 }] };
+    const data = examples(600, 5);
+    const units = [0, 1, 2];
+    // What the labels would say: values that carry the next word (which the neurons' own values carry only in part).
+    const rows = Float32Array.from({ length: 600 * units.length }, (_, i) => {
+      const t = data.targets[Math.floor(i / units.length)]!;
+      return [t / 30, (t % 5) / 5, (t % 6) / 6][i % units.length]! * 4;
+    });
+    const substituted = [{ depth: 0, units, rows }];
+    const trained = async (withSubstitution: boolean) => {
+      const model = NextWordModel.create(two, 8);
+      model.freezeThrough(0);
+      await train(model, data, { epochs: 3, batchSize: 64, learningRate: 0.01, seed: 2, trainable: model.trainableVariables(), ...(withSubstitution ? { substitution: { depth: 0, units, rows } } : {}) });
+      const loss = evaluate(model, data, substituted).loss;
+      model.dispose();
+      return loss;
+    };
+    const aware = await trained(true);
+    const unaware = await trained(false);
+    assert.ok(aware < unaware - 0.1, `with the substitution in training ${aware}, without ${unaware}`);
+  });
+});
+
 describe('controls', () => {
+  it('permuted labels give every unit another unit\'s label', async () => {
+    const store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-permute-')));
+    const labels = store.putJson('labels', [0, 1, 2, 3].map((unit) => ({ unit, label: `label ${unit}` })));
+    const pairs = derangement([0, 2, 3], 5);
+    const out = await createActivities(store).permuteLabels({ labels: [labels], pairs });
+    const permuted = readLabels(store, [out.labels]);
+    assert.deepEqual([...permuted.keys()].sort(), [0, 2, 3]);
+    for (const [unit, source] of pairs) assert.equal(permuted.get(unit), `label ${source}`);
+    assert.ok([...permuted].every(([unit, label]) => label !== `label ${unit}`));
+  });
+
   it('labels shuffled among neurons with distinct labels score below the real labels', async () => {
     // Six neurons, each firing on its own word.
     const words = ['dog', 'river', 'seven', 'blue', 'quickly', 'mother'];

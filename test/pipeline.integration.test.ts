@@ -83,14 +83,16 @@ describe('a pipeline on the Temporal dev server', () => {
   });
 
   it('runs every step kind as an activity on the task queue of its tag', () => {
-    assert.deepEqual(new Set(scheduled.map((s) => s.type)), new Set(Object.keys(STEP_KINDS)));
+    // Every kind but permuteLabels (alignment to permuted labels, a control this pipeline does not ask for).
+    assert.deepEqual(new Set(scheduled.map((s) => s.type)), new Set(Object.keys(STEP_KINDS).filter((k) => k !== 'permuteLabels')));
     for (const s of scheduled) {
       const tag = s.type === 'evaluateTask' ? 'gpu' : STEP_KINDS[s.type];
       assert.equal(s.queue, `${PREFIX}-${tag}`, `${s.type} ran on ${s.queue}`);
     }
     const count = (kind: StepKind) => scheduled.filter((s) => s.type === kind).length;
     // Per layer: the constructed model and its matched control are aligned, retrained and evaluated.
-    const once = { prepareCorpus: 1, trainBaseModel: 1, evaluateTask: 5, recordActivations: 4, learnDictionary: 1, assignDictionaryFeatures: 1, alignLegibleNeurons: 4, retrainLayersAbove: 4, ablateNeurons: 2 };
+    // Substitution before and after per layer; the random network is recorded at each layer; one run on the labels alone.
+    const once = { prepareCorpus: 1, trainBaseModel: 1, evaluateTask: 5, recordActivations: 6, learnDictionary: 1, assignDictionaryFeatures: 1, alignLegibleNeurons: 4, retrainLayersAbove: 4, ablateNeurons: 2, substituteLabels: 4, drawRandomLabels: 2, initialiseRandomModel: 1, runOnLabelsAlone: 1 };
     for (const [kind, n] of Object.entries(once)) assert.equal(count(kind as StepKind), n, kind);
     // 16 neurons in batches of 8: explain and simulate fan out, and the dictionary's features are explained too.
     assert.ok(count('explainNeurons') >= 5, `${count('explainNeurons')} explain activities`);
@@ -154,6 +156,30 @@ describe('a pipeline on the Temporal dev server', () => {
     const after = scoring.find((i) => i.records.sha256 === h2.recordsAfter.sha256)!;
     assert.equal(sha(after.simulations), sha([...simulatedFrom(h2.labels), ...simulatedFrom(h2.alignedLabels)]), '"after": the features\' labels take the legible neurons\' place');
     assert.equal(h2.dictionary!.legibleBeforeWithFeatureLabels.units, h2.legibleUnits.length);
+  });
+
+  it('measures substitution before and after, the controls and the network on its labels alone', () => {
+    for (const l of report.layers) {
+      const f = l.faithfulness!;
+      assert.ok(f, `${l.layer} has faithfulness figures`);
+      for (const x of [f.before, f.after]) {
+        assert.equal(x.units, l.legibleUnits.length);
+        // Substitution and ablation change the loss; the fractions are finite where the ablation costs something.
+        assert.ok(x.zeroAblatedLoss.value !== x.cleanLoss.value && Number.isFinite(x.recoveredVsMean.value), JSON.stringify(x));
+        assert.ok(x.recoveredVsMean.ci95[0] <= x.recoveredVsMean.value && x.recoveredVsMean.value <= x.recoveredVsMean.ci95[1]);
+      }
+      // Before is measured on the model before this layer, after on the constructed model: their clean losses differ.
+      assert.notEqual(f.before.cleanLoss.value, f.after.cleanLoss.value);
+      assert.equal(f.free.after.units, l.width - l.legibleUnits.length);
+      const c = l.controls!;
+      assert.equal(c.shuffledLabels.units, l.legibleUnits.length);
+      assert.equal(c.randomModel.units, l.width);
+      assert.ok(l.legible.after.detection && l.legible.after.fuzzing && l.legible.after.auc, 'detection, fuzzing and AUC beside correlation');
+    }
+    const a = report.labelsAlone!;
+    assert.ok(a.unigramLoss.value > a.baseLoss.value, 'the base model beats a unigram predictor');
+    assert.ok(a.labelsAloneLoss.value > a.finalLoss.value, 'the network on its labels alone loses something');
+    assert.ok(Math.abs(a.survivingShare.value - (a.unigramLoss.value - a.labelsAloneLoss.value) / (a.unigramLoss.value - a.baseLoss.value)) < 1e-9);
   });
 
   it('trains a matched control with the same number of steps, and compares the task with it', () => {

@@ -58,6 +58,8 @@ export interface LayerReport {
   eligible: number;
   /** The labels the legible neurons carry: how many name a concept rather than list words, and the mean listed words. */
   legibleLabels: { labels: number; conceptShare: number; meanListedWords: number };
+  /** How this layer was aligned (see the pipeline's alignment settings); absent in runs started before they existed. */
+  alignment?: { mode: 'target' | 'substitute'; labels: 'own' | 'permuted'; offWeight: number; weight: number };
   /** How the legible neurons were chosen: the best-explained, or a random subset (the selection-effect control). */
   legibleSelection: 'best' | 'random' | 'dictionary';
   /** Per unit on the score text: before, each neuron's own label on the model before this layer; after, the label it was aligned to (its own, or its dictionary feature's) on the model after retraining. */
@@ -237,21 +239,27 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     // Before: every neuron with its own label, on the score text, on the model as it was before this layer.
     const ownSimulations = await simulate(neuronLabels, 'score', allUnits);
     const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: ownSimulations, groups });
+    // The permuted-labels control: each legible neuron is aligned to another's label.
+    const permuted = (p.alignment.labels ?? 'own') === 'permuted' && legibleUnits.length > 1;
+    if (permuted) alignedLabels = [(await step('permuteLabels', { labels: alignedLabels, pairs: derangement(legibleUnits, p.seed * 23 + layer.depth) })).labels];
     // After: each neuron with the label it was aligned to (later simulations take a unit's place in the list).
-    const alignedSimulations = layer.dictionary ? [...ownSimulations, ...(await simulate(alignedLabels, 'score', legibleUnits))] : ownSimulations;
+    const relabelled = alignedLabels !== neuronLabels;
+    const alignedSimulations = relabelled ? [...ownSimulations, ...(await simulate(alignedLabels, 'score', legibleUnits))] : ownSimulations;
     const withFeatureLabels = layer.dictionary ? await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: alignedSimulations, groups: { legible: legibleUnits } }) : undefined;
 
     // With no legible neurons the step trains for as long on the task alone: that is how the control is trained.
     const targets = await simulate(alignedLabels, 'align', legibleUnits);
     const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
-    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name });
+    // In substitute mode the layers above are retrained on the labels' simulations in the legible neurons' place.
+    const substitutes = (p.alignment.mode ?? 'target') === 'substitute';
+    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits, simulations: targets } } : {}) });
     const modelBefore = model;
     model = retrained.model;
     layerHashes = retrained.layerHashes;
     labelsByDepth.set(layer.depth, neuronLabels);
     // The matched control: the same schedule with no legible neurons, from the previous layer's control.
     const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
-    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name });
+    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: [], simulations: [] } } : {}) });
     control = controlRetrained.model;
 
     const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
@@ -271,7 +279,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     // the constructed model), with the controls beside the scores.
     let faithful: Pick<LayerReport, 'faithfulness' | 'controls' | 'fitSimulations'> = {};
     if (measuresFaithfulness) {
-      const alignedOnSelect = layer.dictionary ? [...ownOnSelect, ...(await simulate(alignedLabels, 'select', legibleUnits))] : ownOnSelect;
+      const alignedOnSelect = relabelled ? [...ownOnSelect, ...(await simulate(alignedLabels, 'select', legibleUnits))] : ownOnSelect;
       const substituted = (m: ArtifactRef, fit: ArtifactRef[], simulations: ArtifactRef[]) => step('substituteLabels', { corpus, model: m, layer: layer.name, groups, fit, simulations });
       const before = (await substituted(modelBefore, ownOnSelect, ownSimulations)).groups;
       const after = (await substituted(model, alignedOnSelect, alignedSimulations)).groups;
@@ -298,6 +306,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       legibleAsked: layer.legibleUnits,
       eligible: selection.scores.filter((s) => s.allTokens > 0).length,
       legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
+      ...(measuresFaithfulness ? { alignment: { mode: p.alignment.mode ?? 'target', labels: permuted ? 'permuted' : 'own', offWeight: p.alignment.offWeight ?? 1, weight: p.alignment.weight } } : {}),
       legibleLabels,
       scoresBefore: before.scores,
       scoresAfter: after.scores,
