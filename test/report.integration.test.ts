@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
 import { writeReport } from '../report/html';
+import { reportJson } from '../report/json';
 import { currentReport, formatSweep, sweepRows } from '../report/text';
 import { ArtifactStore } from '../store/artifacts';
 import { startSweepRun } from '../temporal/client';
@@ -87,6 +88,28 @@ describe('a sweep and its report', () => {
     assert.ok(rows[0]!.legibleAfter.every(Number.isNaN), 'no legible score where no neuron is legible');
     assert.match(formatSweep(report), /2 seeds/);
     assert.ok(out.charts.some((c) => c.endsWith('sweep-tradeoff.svg')));
+  });
+
+  it('prints every figure as JSON, for the sweep and each of its runs', () => {
+    const json = JSON.parse(reportJson('sweep-test', report));
+    assert.equal(json.kind, 'sweep');
+    assert.equal(json.points.length, 6);
+    for (const [i, point] of json.points.entries()) {
+      const run = currentReport(report.points[i]!.report);
+      const layer = point.report.layers[0];
+      assert.equal(point.report.kind, 'run');
+      assert.deepEqual(layer.scores.legible.after.correlation, JSON.parse(JSON.stringify(run.layers[0]!.legible.after.allTokens)));
+      for (const key of ['detection', 'fuzzing', 'auc', 'topAndRandom']) assert.ok(key in layer.scores.free.after, key);
+      if (run.layers[0]!.legibleUnits.length > 0) {
+        for (const when of ['before', 'after']) {
+          for (const key of ['cleanLoss', 'substitutedLoss', 'zeroAblatedLoss', 'meanAblatedLoss', 'recoveredVsZero', 'recoveredVsMean']) assert.ok(layer.faithfulness[when][key].value !== undefined, `${when}.${key}`);
+        }
+        assert.ok(layer.controls.shuffledLabels.topAndRandom.value !== undefined);
+        assert.ok(layer.controls.randomLabels && layer.controls.randomModel);
+      }
+      assert.ok(point.report.labelsAlone.survivingShare, 'the network on its labels alone');
+    }
+    assert.doesNotMatch(reportJson('sweep-test', report), /NaN|Infinity/);
   });
 
   it('renders in a browser: charts and neuron cards, no console errors', async () => {
