@@ -3,7 +3,7 @@
 // drawn at random from the explainer's concept vocabulary, labels re-dealt among neurons (alignment to permuted
 // labels), and a randomly initialised network of the model's shape.
 import { InvalidInputError } from '../data/errors';
-import { fitLine, measureSubstitution, substitutionRows, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
+import { difference, fitLine, fractionOf, measureSubstitution, substitutionRows, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
 import { readLabels, readSimulations } from '../llm/artifacts';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
@@ -21,7 +21,7 @@ export interface LabelsAloneFigures {
   baseLoss: Estimate;
   /** A unigram predictor (training-text word frequencies): the floor. */
   unigramLoss: Estimate;
-  /** (L_unigram − L_labels alone) / (L_unigram − L_base): 1 = the labels carry all the base model knows, 0 = nothing beyond word frequencies. */
+  /** (L_unigram − L_labels alone) / (L_unigram − L_base): 1 = the labels carry all the base model knows, 0 = nothing beyond word frequencies; NaN where the base model does not measurably beat the unigram predictor. */
   survivingShare: Estimate;
   /** The same share for the final model itself (nothing substituted). */
   finalShare: Estimate;
@@ -112,7 +112,10 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
           const unigram = unigramLosses(train.targets, model.spec.vocabularySize, score);
           const tokens = sentenceLengths(score.starts);
           const loss = (l: Float32Array) => ratioEstimate(perSentence(l, score.starts), tokens, BOOTSTRAP_SEED);
-          const share = (l: Float32Array) => ratioEstimate(perSentence(unigram.map((u, k) => u - l[k]!), score.starts), perSentence(unigram.map((u, k) => u - baseLosses[k]!), score.starts), BOOTSTRAP_SEED);
+          // A share of nothing is no figure: NaN where the base model does not measurably beat the unigram predictor.
+          const advantage = perSentence(difference(unigram, baseLosses), score.starts);
+          const advantagePerToken = ratioEstimate(advantage, tokens, BOOTSTRAP_SEED);
+          const share = (l: Float32Array) => fractionOf(perSentence(difference(unigram, l), score.starts), advantage, advantagePerToken);
           return {
             labelsAloneLoss: loss(onLabels),
             finalLoss: loss(final),

@@ -70,9 +70,13 @@ export interface Faithfulness {
   substitutedLoss: Estimate;
   zeroAblatedLoss: Estimate;
   meanAblatedLoss: Estimate;
-  /** (L_zero − L_substituted) / (L_zero − L_clean), ratio of sums over sentences, bootstrap interval. */
+  /**
+   * (L_zero − L_substituted) / (L_zero − L_clean), ratio of sums over sentences, bootstrap interval; NaN where
+   * ablation costs nothing measurable (the 95% interval of L_zero − L_clean reaches 0), so there is nothing to recover.
+   * The fitted line alone restores each neuron's mean, so even a useless label recovers much against zero ablation.
+   */
   recoveredVsZero: Estimate;
-  /** (L_mean − L_substituted) / (L_mean − L_clean). */
+  /** (L_mean − L_substituted) / (L_mean − L_clean); NaN likewise. The fairer of the two. */
   recoveredVsMean: Estimate;
 }
 
@@ -99,10 +103,10 @@ export function measureSubstitution(
   const mean = losses({ depth, units, values: group.means });
   const tokens = sentenceLengths(data.starts);
   const loss = (l: Float32Array) => ratioEstimate(perSentence(l, data.starts), tokens, BOOTSTRAP_SEED);
-  const recovered = (ablated: Float32Array) =>
-    units.length === 0
-      ? { value: NaN, ci95: [NaN, NaN] as [number, number] }
-      : ratioEstimate(perSentence(ablated.map((a, k) => a - substituted[k]!), data.starts), perSentence(ablated.map((a, k) => a - clean[k]!), data.starts), BOOTSTRAP_SEED);
+  const recovered = (ablated: Float32Array) => {
+    const cost = perSentence(difference(ablated, clean), data.starts);
+    return fractionOf(perSentence(difference(ablated, substituted), data.starts), cost, ratioEstimate(cost, tokens, BOOTSTRAP_SEED));
+  };
   return {
     units: units.length,
     cleanLoss: loss(clean),
@@ -112,6 +116,20 @@ export function measureSubstitution(
     recoveredVsZero: recovered(zero),
     recoveredVsMean: recovered(mean),
   };
+}
+
+/** a − b elementwise, in double precision. */
+export function difference(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  return Float64Array.from({ length: a.length }, (_, k) => a[k]! - b[k]!);
+}
+
+/**
+ * Σ numerator / Σ denominator over sentences with its bootstrap interval, or NaN where the denominator (per token:
+ * `denominatorPerToken`) is not measurably above 0: a fraction of nothing is no figure.
+ */
+export function fractionOf(numerator: Float64Array, denominator: Float64Array, denominatorPerToken: Estimate): Estimate {
+  if (!(denominatorPerToken.ci95[0] > 0)) return { value: NaN, ci95: [NaN, NaN] };
+  return ratioEstimate(numerator, denominator, BOOTSTRAP_SEED);
 }
 
 /**

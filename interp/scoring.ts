@@ -201,10 +201,14 @@ export interface GroupScores {
   randomOnly: Estimate;
   /** Units whose simulation is constant on their random sentences (their random-only score is 0 by definition). */
   constantOnRandom: number;
-  /** Mean detection, fuzzing and AUC over the units where each is defined; intervals over units. */
+  /**
+   * Mean detection, fuzzing and AUC over the units where each is defined (detection is not for a neuron that fires
+   * in every sentence or in none; see interp/detection.ts); intervals over units; `defined` counts those units.
+   */
   detection?: Estimate;
   fuzzing?: Estimate;
   auc?: Estimate;
+  defined?: { detection: number; fuzzing: number; auc: number };
 }
 
 /** Summarises the scores of one group of units (their per-sentence sums in `sums`, in the order of `scores`). */
@@ -218,6 +222,7 @@ export function groupScores(scores: UnitScore[], sums: GroupSums, seed: number):
     detection: meanEstimate(defined(scores.map((s) => s.detection)), seed + 3),
     fuzzing: meanEstimate(defined(scores.map((s) => s.fuzzing)), seed + 4),
     auc: meanEstimate(defined(scores.map((s) => s.auc)), seed + 5),
+    defined: { detection: defined(scores.map((s) => s.detection)).length, fuzzing: defined(scores.map((s) => s.fuzzing)).length, auc: defined(scores.map((s) => s.auc)).length },
   };
 }
 

@@ -14,6 +14,25 @@ const M = { top: 44, right: 16, bottom: 44, left: 52 };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (x: number) => (Number.isInteger(x) || Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(Math.abs(x) < 0.1 ? 3 : 2));
 
+/** A formatter for ticks `step` apart from `from`: whole numbers where every tick is one, else one digit finer than the step. */
+function tickFormat(from: number, step: number): (x: number) => string {
+  if (Number.isInteger(from) && Number.isInteger(step)) return (x) => x.toFixed(0);
+  const digits = Math.min(4, Math.max(1, Math.ceil(-Math.log10(Math.abs(step) || 1)) + 1));
+  // Rounding can leave -0.00: print it as 0.
+  return (x) => (Math.abs(x) < 0.5 * 10 ** -digits ? 0 : x).toFixed(digits);
+}
+
+/** A category's name broken into lines that fit `width` pixels (about 5.5 per character). */
+function wrapped(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    const last = lines.at(-1);
+    if (last !== undefined && (last.length + 1 + word.length) * 5.5 <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
 function frame(title: string, body: string, xLabel: string, yLabel: string): string {
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" class="chart" role="img" aria-label="${esc(title)}">` +
@@ -31,11 +50,13 @@ function axes(x0: number, x1: number, y0: number, y1: number, ticks = 5): { sx: 
   const sx = (x: number) => M.left + ((x - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number) => M.top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
   let grid = `<line x1="${M.left}" y1="${M.top + ph}" x2="${M.left + pw}" y2="${M.top + ph}" class="frame"/><line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" class="frame"/>`;
+  const fy = tickFormat(y0, (y1 - y0) / ticks);
+  const fx = tickFormat(x0, (x1 - x0) / ticks);
   for (let i = 0; i <= ticks; i++) {
     const y = y0 + ((y1 - y0) * i) / ticks;
     const x = x0 + ((x1 - x0) * i) / ticks;
-    grid += `<text x="${M.left - 6}" y="${sy(y) + 4}" text-anchor="end" class="tick">${fmt(y)}</text>`;
-    grid += `<text x="${sx(x)}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${fmt(x)}</text>`;
+    grid += `<text x="${M.left - 6}" y="${sy(y) + 4}" text-anchor="end" class="tick">${fy(y)}</text>`;
+    grid += `<text x="${sx(x)}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${fx(x)}</text>`;
   }
   return { sx, sy, grid };
 }
@@ -81,9 +102,13 @@ export function bars(title: string, categories: string[], series: Series[], yLab
   const groupW = pw / categories.length;
   const barW = (groupW * 0.8) / series.length;
   let body = `<line x1="${M.left}" y1="${sy(0)}" x2="${M.left + pw}" y2="${sy(0)}" class="frame"/><line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" class="frame"/>`;
-  for (let i = 0; i <= 4; i++) body += `<text x="${M.left - 6}" y="${sy(lo + ((hi - lo) * i) / 4) + 4}" text-anchor="end" class="tick">${fmt(lo + ((hi - lo) * i) / 4)}</text>`;
+  const fy = tickFormat(lo, (hi - lo) / 4);
+  for (let i = 0; i <= 4; i++) body += `<text x="${M.left - 6}" y="${sy(lo + ((hi - lo) * i) / 4) + 4}" text-anchor="end" class="tick">${fy(lo + ((hi - lo) * i) / 4)}</text>`;
   categories.forEach((c, ci) => {
-    body += `<text x="${M.left + groupW * (ci + 0.5)}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${esc(c)}</text>`;
+    const cx = M.left + groupW * (ci + 0.5);
+    body += `<text x="${cx}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${wrapped(c, groupW - 4)
+      .map((line, i) => `<tspan x="${cx}" dy="${i === 0 ? 0 : 11}">${esc(line)}</tspan>`)
+      .join('')}</text>`;
     series.forEach((s, si) => {
       const v = s.values[ci] ?? 0;
       const x = M.left + groupW * ci + groupW * 0.1 + si * barW;

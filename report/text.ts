@@ -4,6 +4,7 @@
 // base model, substitution (the labels in the neurons' place) with the controls beside the scores, the detection,
 // fuzzing and AUC scorers, and what the final model loses when a group of neurons is held at zero or at its mean.
 import type { Faithfulness } from '../interp/faithfulness';
+import type { GroupScores } from '../interp/scoring';
 import type { Estimate } from '../stats/bootstrap';
 import { REPORT_VERSION, type LayerReport, type PipelineReport, type SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
@@ -129,6 +130,14 @@ export function formatReport(r: PipelineReport): string {
   ].join('\n');
 }
 
+/** A group's mean detection, fuzzing or AUC with its interval, and "(k/n)" where only k of its n units have one. */
+export function scorerCell(g: GroupScores, key: 'detection' | 'fuzzing' | 'auc'): string {
+  const x = g[key];
+  if (!x) return '—';
+  const k = g.defined?.[key];
+  return `${withInterval(x)}${k !== undefined && k < g.units ? ` (${k}/${g.units})` : ''}`;
+}
+
 /** Substitution: the four losses and the recovered fractions, per layer, group, before and after. */
 function faithfulnessLines(r: PipelineReport): string[] {
   const layers = r.layers.filter((l) => l.faithfulness);
@@ -140,7 +149,9 @@ function faithfulnessLines(r: PipelineReport): string[] {
     'replaced by its labels\' simulations (each mapped to its neuron by a least-squares line fitted on the select text),',
     'held at zero, and held at their means; recovered = (ablated − substituted) / (ablated − clean): 1 = the labels',
     'stand in for the neurons, 0 = no better than ablation. Before: own labels on the model before the layer (post',
-    'hoc). After: the aligned labels on the constructed model. [95% intervals over sentences]',
+    'hoc). After: the aligned labels on the constructed model. [95% intervals over sentences]; — where ablating the',
+    'group costs nothing measurable. Read "vs mean": the fitted line alone restores each neuron\'s mean, so even a',
+    'useless label recovers much against zero ablation.',
     ...textTable(
       ['layer', 'group', 'when', 'clean', 'substituted', 'zero-ablated', 'mean-ablated', 'recovered vs mean', 'vs zero'],
       layers.flatMap((l) =>
@@ -149,7 +160,7 @@ function faithfulnessLines(r: PipelineReport): string[] {
     ),
     ...(a
       ? [
-          `the network on its labels alone (every layer's legible neurons substituted, free ones mean-ablated): loss ${withInterval(a.labelsAloneLoss)}`,
+          `the network on its labels alone (every processed layer's legible neurons substituted, free ones mean-ablated): loss ${withInterval(a.labelsAloneLoss)}`,
           `  against the final model ${withInterval(a.finalLoss)}, the base model ${withInterval(a.baseLoss)} and a unigram predictor ${withInterval(a.unigramLoss)};`,
           `  share of the base model's advantage over the unigram predictor that survives: ${withInterval(a.survivingShare)} (the final model itself: ${withInterval(a.finalShare)})`,
         ]
@@ -193,7 +204,7 @@ function controlLines(r: PipelineReport): string[] {
     'the legible neurons with their aligned labels; with each other\'s labels (shuffled); with labels of concepts drawn',
     'at random; and every neuron of a randomly initialised network of the same shape, explained and scored alike.',
     ...textTable(
-      ['layer', 'real labels', 'shuffled labels', 'random labels', 'random network', 'controls'],
+      ['layer', 'aligned labels', 'shuffled labels', 'random labels', 'random network', 'controls'],
       layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), withInterval(l.controls!.shuffledLabels.topAndRandom), withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), controlVerdict(l)]),
     ),
   ];
@@ -203,19 +214,20 @@ function controlLines(r: PipelineReport): string[] {
 function scorerLines(r: PipelineReport): string[] {
   const layers = r.layers.filter((l) => l.legible.after.detection || l.free.after.detection);
   if (layers.length === 0) return [];
-  const e = (x: Estimate | undefined) => (x ? withInterval(x) : '—');
+  const e = (g: GroupScores, key: 'detection' | 'fuzzing' | 'auc') => scorerCell(g, key);
   return [
     '',
     'Scorers beside correlation (score text; mean [95% interval over neurons]): detection = balanced accuracy of telling',
     'sentences where the neuron fires (≥ half its maximum) from the others by the simulation alone; fuzzing = balanced',
     'accuracy of telling its active tokens highlighted from as many wrongly highlighted ones; AUC of the simulation',
-    'for the active tokens. 0.5 = chance for all three.',
+    'for the active tokens. 0.5 = chance for all three. (k/n): only k of the n neurons have the figure (detection needs',
+    'sentences where the neuron fires and sentences where it does not).',
     ...textTable(
       ['layer', 'group', 'detection before', 'after', 'fuzzing before', 'after', 'AUC before', 'after'],
       layers.flatMap((l) =>
         (['legible', 'free'] as const)
           .filter((g) => l[g].before.units > 0)
-          .map((g) => [l.layer, g, e(l[g].before.detection), e(l[g].after.detection), e(l[g].before.fuzzing), e(l[g].after.fuzzing), e(l[g].before.auc), e(l[g].after.auc)]),
+          .map((g) => [l.layer, g, e(l[g].before, 'detection'), e(l[g].after, 'detection'), e(l[g].before, 'fuzzing'), e(l[g].after, 'fuzzing'), e(l[g].before, 'auc'), e(l[g].after, 'auc')]),
       ),
     ),
   ];
