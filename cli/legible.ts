@@ -361,8 +361,9 @@ export function failureMessage(err: Error): string {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error) => {
+  (err: Error & { code?: string }) => {
     console.error(`legible: ${failureMessage(err)}`);
-    process.exit(1);
+    // Options the command does not know or that lack their value are usage errors, like a missing argument.
+    process.exit(err.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1);
   },
 );
