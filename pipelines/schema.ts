@@ -183,7 +183,7 @@ export const PipelineSchema = z
       .strictObject({
         sequences: z.int().min(50).default(3000).describe('Training sentences whose simulated activations are the alignment targets.'),
         epochs: z.int().min(1).max(1000).default(8),
-        weight: z.number().min(0).default(4).describe('Weight of the alignment loss against the task loss.'),
+        weight: z.number().min(0).default(16).describe('Weight of the alignment loss against the task loss.'),
         offWeight: z.number().gt(0).default(4).describe('Weight of the alignment error where the label is off, relative to where it is on (at 1 each side counts half); above 1 pushes a neuron harder to zero where its label says nothing, which makes the label a better stand-in for the neuron (see the README on faithfulness).'),
         learningRate: z.number().gt(0).max(1).default(0.002),
         mode: z
