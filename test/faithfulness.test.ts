@@ -19,7 +19,7 @@ import { ArtifactStore } from '../store/artifacts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { derangement } from '../workflows/pipeline';
+import { derangement } from '../workflows/faithfulness';
 
 const spec = { vocabularySize: 30, contextWords: 2, embeddingSize: 4, hidden: [{ name: 'h1', width: 6 }] };
 

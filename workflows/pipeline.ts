@@ -3,7 +3,7 @@
 // steps.ts): train the base model; then for each layer in order explain, simulate and score its units, align the
 // legible ones, freeze the layer and retrain above, train the matched control (the same schedule with no legible
 // neurons), re-score on the same text, and measure substitution (the labels in the neurons' place) before and after,
-// with the controls beside the scores (shuffled labels, random labels, a random network); at the end, ablate and run
+// with the controls beside the scores (faithfulness.ts); at the end, ablate and run
 // the network on its labels alone. It returns the per-layer report. No I/O, clocks or randomness here: only
 // Temporal's own APIs. Runs started before the `fixed-score-text` change finish on pipeline-v1.ts; runs started
 // before the `faithfulness` change skip substitution and the controls.
@@ -15,31 +15,15 @@ import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
 import type { AblationFigures, LabelsAloneFigures, TaskFigures } from '../activities';
-import type { Faithfulness } from '../interp/faithfulness';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-attributes';
 import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
-import { batches, range, stepRunner } from './steps';
+import { derangement, measureFaithfulness, RANDOM_MODEL_SEED, type Controls, type FaithfulnessBeforeAfter } from './faithfulness';
+import { batches, mix, range, stepRunner } from './steps';
 
 export { progressQuery, type PipelineProgress } from './steps';
 
 /** The version of the report this code writes; reports without one were written by pipeline-v1.ts. */
 export const REPORT_VERSION = 2;
-
-/** Substitution of one group before alignment (its own labels, the model as it was) and after (the constructed model). */
-export interface FaithfulnessBeforeAfter {
-  before: Faithfulness;
-  after: Faithfulness;
-}
-
-/** Scores of the controls on the score text after alignment, each with the legible group's units and the same simulator. */
-export interface Controls {
-  /** The constructed model's legible neurons, each scored with another legible neuron's aligned label. */
-  shuffledLabels: GroupScores;
-  /** The same neurons scored with labels of concepts drawn at random from the explainer's vocabulary. */
-  randomLabels: GroupScores;
-  /** Every neuron of the same layer of a randomly initialised network of the same shape, explained and scored alike. */
-  randomModel: GroupScores;
-}
 
 /** Scores of one group of a layer (legible or free) on the score text, before alignment and after retraining. */
 export interface GroupBeforeAfter {
@@ -275,28 +259,10 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     const controlTask = (await step('evaluateTask', { corpus, model: control })).metrics;
     const evaluated = await step('evaluateTask', { corpus, model, against: { control, base: base.model } });
 
-    // Is the label the neuron? Substitution before (own labels, the model as it was) and after (the aligned labels,
-    // the constructed model), with the controls beside the scores.
-    let faithful: Pick<LayerReport, 'faithfulness' | 'controls' | 'fitSimulations'> = {};
-    if (measuresFaithfulness) {
-      const alignedOnSelect = relabelled ? [...ownOnSelect, ...(await simulate(alignedLabels, 'select', legibleUnits))] : ownOnSelect;
-      const substituted = (m: ArtifactRef, fit: ArtifactRef[], simulations: ArtifactRef[]) => step('substituteLabels', { corpus, model: m, layer: layer.name, groups, fit, simulations });
-      const before = (await substituted(modelBefore, ownOnSelect, ownSimulations)).groups;
-      const after = (await substituted(model, alignedOnSelect, alignedSimulations)).groups;
-      const scoredAfter = (simulations: ArtifactRef[], extra: { simulationOf?: [number, number][] } = {}) =>
-        step('scoreExplanations', { pipeline: p, corpus, records: recordedAfter.score!, simulations, sentencesFrom: recorded.score!, groups: { legible: legibleUnits }, ...extra });
-      const shuffled = await scoredAfter(alignedSimulations, { simulationOf: derangement(legibleUnits, p.seed * 17 + layer.depth) });
-      const randomLabels = (await step('drawRandomLabels', { units: legibleUnits, seed: p.seed * 19 + layer.depth })).labels;
-      const randomLabelled = await scoredAfter(await simulate([randomLabels], 'score', legibleUnits));
-      const randomRecorded = (await step('recordActivations', { corpus, model: randomModel!, layer: layer.name, splits: ['explain', 'score'] })).records;
-      const randomModelLabels = await explain(randomRecorded.explain!, allUnits, false);
-      const randomModelScores = await step('scoreExplanations', { pipeline: p, corpus, records: randomRecorded.score!, simulations: await simulate(randomModelLabels, 'score', allUnits), groups: { all: allUnits } });
-      faithful = {
-        faithfulness: { before: before.legible!, after: after.legible!, free: { before: before.free!, after: after.free! } },
-        controls: { shuffledLabels: shuffled.groups!.legible!, randomLabels: randomLabelled.groups!.legible!, randomModel: randomModelScores.groups!.all! },
-        fitSimulations: alignedOnSelect,
-      };
-    }
+    // Is the label the neuron? Substitution before and after, with the controls beside the scores.
+    const faithful = measuresFaithfulness
+      ? await measureFaithfulness({ step, simulate, explain, pipeline: p, corpus, layer: layer.name, depth: layer.depth, groups, randomModel: randomModel!, modelBefore, model, recordedBefore: recorded.score!, recordedAfter: recordedAfter.score!, ownOnSelect, ownSimulations, alignedLabels: relabelled ? alignedLabels : undefined, alignedSimulations })
+      : {};
 
     layers.push({
       layer: layer.name,
@@ -372,20 +338,6 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
   };
 }
 
-/** Seed offset of the random-model control's initialisation. */
-const RANDOM_MODEL_SEED = 9973;
-
-/**
- * A seeded derangement of `units` as [unit, source] pairs: every unit gets another's label (none keeps its own).
- * The units are put in a seeded order and each takes the label of the next one round the cycle. Fewer than two
- * units: no pairs.
- */
-export function derangement(units: number[], seed: number): [number, number][] {
-  if (units.length < 2) return [];
-  const order = [...units].sort((a, b) => mix(seed, a) - mix(seed, b) || a - b);
-  return order.map((u, i) => [u, order[(i + 1) % order.length]!]);
-}
-
 /**
  * The units that become legible: `count` of those with a positive all-tokens score on the selection text (a label
  * that predicts its neuron no better than chance is no label to align to), either the best-explained ('best'; ties
@@ -399,17 +351,6 @@ export function pickLegibleUnits(scores: UnitScore[], count: number, how: 'best'
     .slice(0, count)
     .map((s) => s.unit)
     .sort((a, b) => a - b);
-}
-
-/** A 32-bit integer hash of (seed, unit) (the finaliser of MurmurHash3): a seeded random order without an RNG. */
-function mix(seed: number, unit: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(unit + 1, 0xc2b2ae35);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** Over a set of labels: the share that name a concept, and the mean number of listed words (NaN for none). */

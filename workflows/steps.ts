@@ -1,6 +1,7 @@
 // Running one step of a pipeline as an activity: the task queue, timeouts and retry policy of its step kind (from
 // the plan), a readable summary in the Temporal UI, the step and layer search attributes, and the progress, backends
-// and language-model usage a run reports. Shared by every version of the pipeline workflow.
+// and language-model usage a run reports; and the small deterministic helpers workflow code shares (ranges, batches,
+// a seeded order without an RNG). Shared by every version of the pipeline workflow.
 import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Plan } from '../pipelines/plan';
@@ -77,4 +78,15 @@ export function batches<T>(xs: T[], size: number): T[][] {
 
 export function mean(xs: number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** A 32-bit integer hash of (seed, unit) (the finaliser of MurmurHash3): a seeded random order without an RNG. */
+export function mix(seed: number, unit: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(unit + 1, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
