@@ -289,6 +289,9 @@ export interface SweepRow {
   recovered: number[];
 }
 
+/** An estimate's value, NaN where it was not measured (NaN arrives from a workflow's JSON as null, which sums as 0). */
+const valueOf = (e: Estimate): number => e.value ?? NaN;
+
 /** A sweep's points grouped by their settings other than the seed (one row per setting, one entry per seed). */
 export function sweepRows(r: SweepReport): SweepRow[] {
   const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -303,14 +306,14 @@ export function sweepRows(r: SweepReport): SweepRow[] {
     const layers = report.layers;
     const last = layers.at(-1);
     row.seeds.push(point.settings.seed ?? report.seed ?? i);
-    row.legibleBefore.push(mean(layers.filter(hasLegible).map((l) => l.legible.before.allTokens.value)));
-    row.legibleAfter.push(mean(layers.filter(hasLegible).map((l) => l.legible.after.allTokens.value)));
-    row.freeAfter.push(mean(layers.filter(hasFree).map((l) => l.free.after.allTokens.value)));
+    row.legibleBefore.push(mean(layers.filter(hasLegible).map((l) => valueOf(l.legible.before.allTokens))));
+    row.legibleAfter.push(mean(layers.filter(hasLegible).map((l) => valueOf(l.legible.after.allTokens))));
+    row.freeAfter.push(mean(layers.filter(hasFree).map((l) => valueOf(l.free.after.allTokens))));
     row.perplexity.push(last ? last.task.after.perplexity : report.base.perplexity);
     row.controlPerplexity.push(last ? last.task.control.perplexity : report.base.perplexity);
     row.basePerplexity.push(report.base.perplexity);
     row.vsControl.push(last ? last.task.vsControl : { value: 0, ci95: [0, 0] });
-    row.recovered.push(mean(layers.filter((l) => hasLegible(l) && l.faithfulness).map((l) => l.faithfulness!.after.recoveredVsMean.value)));
+    row.recovered.push(mean(layers.filter((l) => hasLegible(l) && l.faithfulness).map((l) => valueOf(l.faithfulness!.after.recoveredVsMean))));
     rows.set(settings, row);
   }
   return [...rows.values()];
