@@ -88,7 +88,13 @@ async function scoreLabel(label: string, records: { tokens: string[]; activation
   const simulator = simulatorFor(settings, context);
   const simulated = await simulator.simulate(label, records.map((r) => r.tokens));
   for (const note of simulator.notes ?? []) console.error(`note: ${note}`);
-  return pearson(records.flatMap((r) => r.activations), simulated.flat());
+  const truth = records.flatMap((r) => r.activations);
+  const predicted = simulated.flat();
+  // A constant series correlates with nothing: say which one, rather than let 0 pass for a measured score.
+  const constant = (xs: number[]) => pearson(xs, xs) === 0;
+  if (constant(predicted)) console.error(`note: the simulator predicts ${predicted[0] ?? 0} for every token: it found nothing in "${label}" to apply to these tokens, so the score is 0 by definition`);
+  if (constant(truth)) console.error('note: the activations are the same on every token, so no label can score above 0 on these records');
+  return pearson(truth, predicted);
 }
 
 /** The explainer or simulator of a pipeline file, or the embedded provider. */

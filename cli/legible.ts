@@ -256,6 +256,10 @@ async function report(args: string[]): Promise<number> {
     console.error(`legible report: --format must be html, json or text, not "${values.format}"`);
     return 2;
   }
+  if (values.out !== undefined && values.format !== 'html') {
+    console.error(`legible report: --out is where the HTML report goes; --format ${values.format} prints to standard output`);
+    return 2;
+  }
   const workflowId = positionals[0]!;
   return withTemporal({}, async ({ server }) => {
     const handle = new Client({ connection: server.connection }).workflow.getHandle(workflowId);

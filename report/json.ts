@@ -8,14 +8,14 @@ import { currentReport } from './text';
 
 /** One group's scorers on the score text: correlation (all tokens, top-and-random, random-only), detection, fuzzing, AUC. */
 function scorers(g: GroupScores) {
-  return { units: g.units, correlation: g.allTokens, topAndRandom: g.topAndRandom, randomOnly: g.randomOnly, detection: g.detection ?? null, fuzzing: g.fuzzing ?? null, auc: g.auc ?? null };
+  return { units: g.units, correlation: g.allTokens, topAndRandom: g.topAndRandom, randomOnly: g.randomOnly, detection: g.detection ?? null, fuzzing: g.fuzzing ?? null, auc: g.auc ?? null, defined: g.defined ?? null };
 }
 
 function layerJson(l: LayerReport) {
   return {
     ...l,
     faithfulness: l.faithfulness ?? null,
-    controls: l.controls ?? null,
+    controls: l.controls ? { shuffledLabels: null, ...l.controls } : null,
     scores: {
       legible: { before: scorers(l.legible.before), after: scorers(l.legible.after) },
       free: { before: scorers(l.free.before), after: scorers(l.free.after) },

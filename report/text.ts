@@ -55,7 +55,7 @@ export function alignmentLine(l: LayerReport): string {
   const a = l.alignment;
   if (!a) return '—';
   const mode = a.mode === 'substitute' ? "layers above retrained on the labels' simulations in the legible neurons' place (substitute)" : 'layers above retrained on the neurons (target)';
-  return `weight ${a.weight}, off weight ${a.offWeight}, ${a.labels === 'permuted' ? "each neuron aligned to another's label (permuted: a control)" : 'each neuron aligned to its own label'}; ${mode}`;
+  return `weight ${a.weight}, off weight ${a.offWeight}, ${a.labels === 'permuted' ? "each neuron aligned to another's label (permuted: a control)" : 'each neuron aligned to its own label'}${a.note ? ` (${a.note})` : ''}; ${mode}`;
 }
 
 const hasLegible = (l: LayerReport) => l.legibleUnits.length > 0;
@@ -163,6 +163,7 @@ function faithfulnessLines(r: PipelineReport): string[] {
           `the network on its labels alone (every processed layer's legible neurons substituted, free ones mean-ablated): loss ${withInterval(a.labelsAloneLoss)}`,
           `  against the final model ${withInterval(a.finalLoss)}, the base model ${withInterval(a.baseLoss)} and a unigram predictor ${withInterval(a.unigramLoss)};`,
           `  share of the base model's advantage over the unigram predictor that survives: ${withInterval(a.survivingShare)} (the final model itself: ${withInterval(a.finalShare)})`,
+          ...(Number.isNaN(a.survivingShare.value ?? NaN) ? ['  (— : the base model does not measurably beat the unigram predictor on this text, so there is no advantage to share)'] : []),
         ]
       : []),
   ];
@@ -188,8 +189,8 @@ export const CONTROL_GAP = 0.3;
 export function controlVerdict(l: LayerReport): string {
   const real = l.legible.after.topAndRandom.value;
   const c = l.controls!;
-  const short = (Object.entries({ 'shuffled labels': c.shuffledLabels, 'random labels': c.randomLabels, 'random network': c.randomModel }) as [string, { topAndRandom: Estimate }][])
-    .filter(([, g]) => !(real - g.topAndRandom.value >= CONTROL_GAP))
+  const short = (Object.entries({ 'shuffled labels': c.shuffledLabels, 'random labels': c.randomLabels, 'random network': c.randomModel }) as [string, { topAndRandom: Estimate } | undefined][])
+    .filter(([, g]) => g && !(real - g.topAndRandom.value >= CONTROL_GAP))
     .map(([name]) => name);
   return short.length === 0 ? `all ≥ ${CONTROL_GAP} below` : `NOT ≥ ${CONTROL_GAP} below: ${short.join(', ')}`;
 }
@@ -205,7 +206,7 @@ function controlLines(r: PipelineReport): string[] {
     'at random; and every neuron of a randomly initialised network of the same shape, explained and scored alike.',
     ...textTable(
       ['layer', 'aligned labels', 'shuffled labels', 'random labels', 'random network', 'controls'],
-      layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), withInterval(l.controls!.shuffledLabels.topAndRandom), withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), controlVerdict(l)]),
+      layers.map((l) => [l.layer, withInterval(l.legible.after.topAndRandom), l.controls!.shuffledLabels ? withInterval(l.controls!.shuffledLabels.topAndRandom) : 'n/a (one neuron)', withInterval(l.controls!.randomLabels.topAndRandom), withInterval(l.controls!.randomModel.topAndRandom), controlVerdict(l)]),
     ),
   ];
 }

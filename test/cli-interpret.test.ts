@@ -56,6 +56,14 @@ describe('legible explain and legible score', () => {
     assert.ok(bad.score < good.score);
   });
 
+  it('says so when a score of 0 is 0 by definition: a label the simulator applies to no token', async () => {
+    const r = await run('score', ANIMALS, '--label', 'words for weather');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /score: 0\.0000/);
+    assert.match(r.stderr, /predicts 0 for every token: it found nothing in "words for weather"/);
+    assert.doesNotMatch((await run('score', ANIMALS, '--label', 'words for animals')).stderr, /every token/);
+  });
+
   it('uses a pipeline file\'s OpenAI-compatible explainer and simulator', async () => {
     const server = await startFakeOpenAI(toyInterpreter);
     try {

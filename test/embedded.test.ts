@@ -189,6 +189,10 @@ describe('labels people write, as a reviewer tried them', () => {
     for (const label of ['animals that are not dogs', 'animals but never dogs', 'animals without dogs', 'animals; not dogs', 'animals (but not dogs)']) assert.deepEqual(await sim(label, pets), [0, 0, 0, 0, 1, 0, 0, 0], label);
     for (const label of ['nouns that are not animals', "nouns which aren't animals"]) assert.deepEqual(await sim(label, pets), [0, 0, 0, 0, 0, 0, 0, 1], label);
     assert.deepEqual(await sim('anything except animals', pets), [1, 0, 1, 1, 0, 1, 1, 1]);
+    assert.deepEqual(await sim('no animals', pets), await sim('not animals', pets), '"no X" is a negation too');
+    // Words that merely begin like a negation are not one.
+    assert.deepEqual(await sim('nouns', ['the', 'dog', 'ran']), [0, 1, 0]);
+    assert.notDeepEqual(await sim('notable people', ['the', 'king', 'ran']), await sim('not able people', ['the', 'king', 'ran']));
   });
 
   it('reads framing, head nouns and other words for the same verbs', async () => {

@@ -172,7 +172,7 @@ describe('a pipeline on the Temporal dev server', () => {
       assert.notEqual(f.before.cleanLoss.value, f.after.cleanLoss.value);
       assert.equal(f.free.after.units, l.width - l.legibleUnits.length);
       const c = l.controls!;
-      assert.equal(c.shuffledLabels.units, l.legibleUnits.length);
+      assert.equal(c.shuffledLabels!.units, l.legibleUnits.length);
       assert.equal(c.randomModel.units, l.width);
       assert.ok(l.legible.after.detection && l.legible.after.fuzzing && l.legible.after.auc, 'detection, fuzzing and AUC beside correlation');
     }

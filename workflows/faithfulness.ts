@@ -15,8 +15,8 @@ export interface FaithfulnessBeforeAfter {
 
 /** Scores of the controls on the score text after alignment, each with the legible group's units and the same simulator. */
 export interface Controls {
-  /** The constructed model's legible neurons, each scored with another legible neuron's aligned label. */
-  shuffledLabels: GroupScores;
+  /** The constructed model's legible neurons, each scored with another legible neuron's aligned label (none with fewer than two). */
+  shuffledLabels?: GroupScores;
   /** The same neurons scored with labels of concepts drawn at random from the explainer's vocabulary. */
   randomLabels: GroupScores;
   /** Every neuron of the same layer of a randomly initialised network of the same shape, explained and scored alike. */
@@ -74,7 +74,7 @@ export async function measureFaithfulness(i: LayerFaithfulnessInput): Promise<{ 
 
   const scoredAfter = (simulations: ArtifactRef[], extra: { simulationOf?: [number, number][] } = {}) =>
     step('scoreExplanations', { pipeline: p, corpus, records: i.recordedAfter, simulations, sentencesFrom: i.recordedBefore, groups: { legible }, ...extra });
-  const shuffled = await scoredAfter(i.alignedSimulations, { simulationOf: derangement(legible, p.seed * 17 + i.depth) });
+  const shuffled = legible.length > 1 ? await scoredAfter(i.alignedSimulations, { simulationOf: derangement(legible, p.seed * 17 + i.depth) }) : undefined;
   const randomLabels = (await step('drawRandomLabels', { units: legible, seed: p.seed * 19 + i.depth })).labels;
   const randomLabelled = await scoredAfter(await simulate([randomLabels], 'score', legible));
   const allUnits = [...groups.legible, ...groups.free].sort((a, b) => a - b);
@@ -83,7 +83,7 @@ export async function measureFaithfulness(i: LayerFaithfulnessInput): Promise<{ 
   const randomModelScores = await step('scoreExplanations', { pipeline: p, corpus, records: randomRecorded.score!, simulations: await simulate(randomModelLabels, 'score', allUnits), groups: { all: allUnits } });
   return {
     faithfulness: { before: before.legible!, after: after.legible!, free: { before: before.free!, after: after.free! } },
-    controls: { shuffledLabels: shuffled.groups!.legible!, randomLabels: randomLabelled.groups!.legible!, randomModel: randomModelScores.groups!.all! },
+    controls: { ...(shuffled ? { shuffledLabels: shuffled.groups!.legible! } : {}), randomLabels: randomLabelled.groups!.legible!, randomModel: randomModelScores.groups!.all! },
     fitSimulations: alignedOnSelect,
   };
 }

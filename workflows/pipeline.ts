@@ -43,7 +43,7 @@ export interface LayerReport {
   /** The labels the legible neurons carry: how many name a concept rather than list words, and the mean listed words. */
   legibleLabels: { labels: number; conceptShare: number; meanListedWords: number };
   /** How this layer was aligned (see the pipeline's alignment settings); absent in runs started before they existed. */
-  alignment?: { mode: 'target' | 'substitute'; labels: 'own' | 'permuted'; offWeight: number; weight: number };
+  alignment?: { mode: 'target' | 'substitute'; labels: 'own' | 'permuted'; offWeight: number; weight: number; note?: string };
   /** How the legible neurons were chosen: the best-explained, or a random subset (the selection-effect control). */
   legibleSelection: 'best' | 'random' | 'dictionary';
   /** Per unit on the score text: before, each neuron's own label on the model before this layer; after, the label it was aligned to (its own, or its dictionary feature's) on the model after retraining. */
@@ -272,7 +272,17 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       legibleAsked: layer.legibleUnits,
       eligible: selection.scores.filter((s) => s.allTokens > 0).length,
       legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
-      ...(measuresFaithfulness ? { alignment: { mode: p.alignment.mode ?? 'target', labels: permuted ? 'permuted' : 'own', offWeight: p.alignment.offWeight ?? 1, weight: p.alignment.weight } } : {}),
+      ...(measuresFaithfulness
+        ? {
+            alignment: {
+              mode: p.alignment.mode ?? 'target',
+              labels: permuted ? 'permuted' : 'own',
+              offWeight: p.alignment.offWeight ?? 1,
+              weight: p.alignment.weight,
+              ...(p.alignment.labels === 'permuted' && !permuted ? { note: `permuted labels were asked for, but ${legibleUnits.length} legible neuron${legibleUnits.length === 1 ? ' has' : 's have'} no other label to take` } : {}),
+            },
+          }
+        : {}),
       legibleLabels,
       scoresBefore: before.scores,
       scoresAfter: after.scores,

@@ -121,8 +121,8 @@ function readClause(raw: string): Concept {
   let text = raw.replace(/^(?:and|or)\s+/, '').replace(/^(?:the|a|an|any|all)\s+/, '').trim();
   if (text === '') return { kind: 'nothing' };
 
-  // Negation: "words that aren't nouns", "not nouns", "non-nouns", "anything but nouns".
-  const negated = text.match(/^(?:(?:words?|tokens?|anything|things?)\s+)?(?:that|which)\s+(?:are|is)\s*(?:not|n't)\s+(.+)$/) ?? text.match(/^(?:(?:words?|tokens?)\s+)?(?:not|non-|anything but)\s*(.+)$/) ?? text.match(/^(?:words?|tokens?)\s+(?:that|which)\s+(?:aren't|isn't)\s+(.+)$/);
+  // Negation: "words that aren't nouns", "not nouns", "no nouns", "non-nouns", "anything but nouns".
+  const negated = text.match(/^(?:(?:words?|tokens?|anything|things?)\s+)?(?:that|which)\s+(?:are|is)\s*(?:not|n't)\s+(.+)$/) ?? text.match(/^(?:(?:words?|tokens?)\s+)?(?:not\s+|no\s+|non-\s*|anything but\s+)(.+)$/) ?? text.match(/^(?:words?|tokens?)\s+(?:that|which)\s+(?:aren't|isn't)\s+(.+)$/);
   if (negated) return { kind: 'except', base: { kind: 'anyWord' }, except: readClause(negated[1]!) };
 
   // Examples illustrate a concept; alone, they widen to what they share.
