@@ -13,7 +13,7 @@ import { expandPlan } from '../pipelines/plan';
 import { startPipelineRun } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, startWorkers } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix } from '../temporal/workers';
 
 const PIPELINE = readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8');
 
@@ -22,9 +22,11 @@ const seconds = (t: { seconds?: unknown; nanos?: number | null } | null | undefi
 async function main(): Promise<void> {
   installQuietRuntime();
   const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
-  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-bench-')) });
+  const storeRoot = mkdtempSync(join(tmpdir(), 'legible-bench-'));
+  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot });
   try {
-    const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(PIPELINE), PIPELINE), PIPELINE, { workflowId: `bench-orchestration-${Date.now()}` });
+    const queuePrefix = storeQueuePrefix(storeRoot);
+    const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(PIPELINE), PIPELINE, queuePrefix), PIPELINE, { queuePrefix, workflowId: `bench-orchestration-${Date.now()}` });
     await handle.result();
     const events = (await handle.fetchHistory()).events ?? [];
     const wall = seconds(events.at(-1)!.eventTime) - seconds(events[0]!.eventTime);

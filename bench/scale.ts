@@ -15,7 +15,7 @@ import { expandPlan } from '../pipelines/plan';
 import { startPipelineRun } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, startWorkers } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix } from '../temporal/workers';
 
 interface Size {
   sentences: number;
@@ -53,10 +53,12 @@ async function runChild(address: string, size: Size): Promise<void> {
   installQuietRuntime();
   const yaml = pipelineYaml(size);
   const started = performance.now();
-  const workers = await startWorkers({ address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-scale-')) });
+  const storeRoot = mkdtempSync(join(tmpdir(), 'legible-scale-'));
+  const workers = await startWorkers({ address, tags: ALL_TAGS, workflows: true, storeRoot });
   try {
     const connection = await Connection.connect({ address });
-    const { handle } = await startPipelineRun(connection, expandPlan(parsePipeline(yaml), yaml), yaml, { workflowId: `bench-scale-${size.sentences}-${size.width}-${size.layers}-${Date.now()}` });
+    const queuePrefix = storeQueuePrefix(storeRoot);
+    const { handle } = await startPipelineRun(connection, expandPlan(parsePipeline(yaml), yaml, queuePrefix), yaml, { queuePrefix, workflowId: `bench-scale-${size.sentences}-${size.width}-${size.layers}-${Date.now()}` });
     await handle.result();
     await connection.close();
   } finally {

@@ -10,7 +10,7 @@ import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, startWorkerProcesses, startWorkers, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
@@ -168,10 +168,12 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   const { pipeline, text } = loaded;
-  return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline } }, async ({ server, workers }) => {
+  // This store's task queues: workers of other stores on the same server never take this run's work.
+  const queuePrefix = storeQueuePrefix(stateDir());
+  return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline, queuePrefix } }, async ({ server, workers }) => {
     if (pipeline.sweep) {
-      const sweep = expandSweep(pipeline, text);
-      const { workflowId, handle } = await startSweepRun(server.connection, sweep, text);
+      const sweep = expandSweep(pipeline, text, queuePrefix);
+      const { workflowId, handle } = await startSweepRun(server.connection, sweep, text, { queuePrefix });
       console.log(`Started sweep ${workflowId} (${sweep.points.length} points, each a child workflow)\n  ${workflowUrl(server.uiUrl, workflowId)}`);
       const started = performance.now();
       const report = await untilDone(handle.result(), workers);
@@ -179,7 +181,7 @@ async function run(args: string[]): Promise<number> {
       console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
       return 0;
     }
-    const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text), text);
+    const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text, queuePrefix), text, { queuePrefix });
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
     return printReport(workflowId, handle, server, workers);
   });
@@ -197,13 +199,20 @@ async function resume(args: string[]): Promise<number> {
   return withTemporal({}, async ({ server }) => {
     const client = new Client({ connection: server.connection });
     const plan = await planResume(client, workflowId);
-    const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { pipelineYaml?: string } | undefined;
+    const described = await client.workflow.getHandle(workflowId).describe();
+    const memo = described.memo as { pipelineYaml?: string } | undefined;
+    // A run goes on on its own task queues: this store's, or the shared ones of runs started before stores had them.
+    const queuePrefix = queuePrefixOf(described.taskQueue);
+    const own = storeQueuePrefix(stateDir());
+    if (queuePrefix !== own && queuePrefix !== DEFAULT_QUEUE_PREFIX) {
+      throw new InvalidInputError(`${workflowId} runs on the task queues ${described.taskQueue.replace(/-workflows$/, '-*')}, not this store's (${own}-*, LEGIBLE_HOME=${stateDir()}): resume it with the LEGIBLE_HOME it was started with`);
+    }
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
     if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
     console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? ': finished before, reuses its stored result' : `: ${s.state}`}`).join('\n    ')}`);
-    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, ...(pipeline ? { pipeline } : {}) });
+    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
     try {
       const runId = await resumeRun(client, plan);
       return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId, runId), server, workers);
@@ -285,6 +294,8 @@ async function report(args: string[]): Promise<number> {
 interface WorkerLayout {
   /** Worker processes, this one included. */
   processes: number;
+  /** The task queues they poll: the store's own for a new run, the run's own for a resumed one. */
+  queuePrefix: string;
   pipeline?: Pipeline;
 }
 
@@ -316,11 +327,11 @@ async function startAllWorkers(server: Server, layout: WorkerLayout): Promise<Ru
   const endpoint = layout.pipeline ? openAIConcurrency(layout.pipeline) : undefined;
   const embedded = layout.pipeline !== undefined && endpoint === undefined;
   const concurrency = endpoint !== undefined ? { llm: endpoint } : embedded ? { llm: 1 } : {};
-  const inProcess = await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: DEFAULT_QUEUE_PREFIX, concurrency });
+  const inProcess = await startWorkers({ address: server.address, tags: ALL_TAGS, workflows: true, storeRoot: stateDir(), queuePrefix: layout.queuePrefix, concurrency });
   if (layout.processes <= 1) return inProcess;
   let beside: WorkerProcesses;
   try {
-    beside = await startWorkerProcesses(layout.processes - 1, { address: server.address, storeRoot: stateDir(), tags: embedded ? ALL_TAGS : ['gpu', 'cpu'], concurrency: { llm: 1 } });
+    beside = await startWorkerProcesses(layout.processes - 1, { address: server.address, storeRoot: stateDir(), queuePrefix: layout.queuePrefix, tags: embedded ? ALL_TAGS : ['gpu', 'cpu'], concurrency: { llm: 1 } });
   } catch (err) {
     await inProcess.shutdown();
     throw err;

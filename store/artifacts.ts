@@ -29,6 +29,27 @@ const MAGIC = 'LGB1';
 export class ArtifactStore {
   constructor(readonly root: string) {}
 
+  /**
+   * This store's identity: 16 random hex digits made when it is first asked for and kept in `<root>/store-id`. Runs
+   * and workers of one store share task queues named after it, so that the workers of another store on the same
+   * Temporal server never take this store's work (and every machine that mounts this store takes part).
+   */
+  id(): string {
+    const path = join(this.root, 'store-id');
+    if (!existsSync(path)) {
+      mkdirSync(this.root, { recursive: true });
+      try {
+        // 'wx': of two processes creating it at once, one writes and the other reads what was written.
+        writeFileSync(path, `${randomBytes(8).toString('hex')}\n`, { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    const id = readFileSync(path, 'utf8').trim();
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new InvalidInputError(`${path} should hold 16 hex digits (this store's identity), not "${id.slice(0, 40)}"`);
+    return id;
+  }
+
   private pathOf(sha256: string): string {
     return join(this.root, 'artifacts', sha256.slice(0, 2), sha256);
   }

@@ -19,6 +19,16 @@ export function workflowTaskQueue(prefix = DEFAULT_QUEUE_PREFIX): string {
   return `${prefix}-workflows`;
 }
 
+/** The prefix of a workflow task queue's name, or undefined for a queue not named by workflowTaskQueue. */
+export function queuePrefixOf(workflowQueue: string): string | undefined {
+  return workflowQueue.endsWith('-workflows') ? workflowQueue.slice(0, -'-workflows'.length) : undefined;
+}
+
+/** The task queues of a store: `legible-<store id>-<tag>` and `legible-<store id>-workflows` (see ArtifactStore.id). */
+export function storeQueuePrefix(storeRoot: string): string {
+  return `${DEFAULT_QUEUE_PREFIX}-${new ArtifactStore(storeRoot).id()}`;
+}
+
 export interface WorkerOptions {
   address: string;
   namespace?: string;
@@ -26,6 +36,7 @@ export interface WorkerOptions {
   /** Also run the pipeline workflows (true unless this process only serves activities). */
   workflows: boolean;
   storeRoot: string;
+  /** Default: the store's own (storeQueuePrefix), so that workers of different stores never share work. */
   queuePrefix?: string;
   concurrency?: Partial<Record<ResourceTag, number>>;
   /** Queue-wide limit on activities started per second, per tag (Temporal's maxTaskQueueActivitiesPerSecond). */
@@ -46,6 +57,7 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
+  const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot);
   const connection = await NativeConnection.connect({ address: o.address });
   const namespace = o.namespace ?? 'default';
   const activities = createActivities(new ArtifactStore(o.storeRoot));
@@ -55,7 +67,7 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
       await Worker.create({
         connection,
         namespace,
-        taskQueue: taskQueueFor(tag, o.queuePrefix),
+        taskQueue: taskQueueFor(tag, prefix),
         activities,
         // Progress (epoch, step, loss) reaches `legible status` and the UI within seconds, not minutes.
         maxHeartbeatThrottleInterval: '2s',
@@ -70,7 +82,7 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
       await Worker.create({
         connection,
         namespace,
-        taskQueue: workflowTaskQueue(o.queuePrefix),
+        taskQueue: workflowTaskQueue(prefix),
         ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
       }),
     );
@@ -98,8 +110,8 @@ export interface WorkerProcesses {
  * activities to the other workers after their heartbeat or start-to-close timeout. Each process also stops when
  * this one goes (it watches the IPC channel).
  */
-export async function startWorkerProcesses(count: number, o: { address: string; storeRoot: string; tags: ResourceTag[]; concurrency?: Partial<Record<ResourceTag, number>> }): Promise<WorkerProcesses> {
-  const args = ['--tags', o.tags.join(','), '--no-workflows', ...Object.entries(o.concurrency ?? {}).flatMap(([tag, n]) => [`--${tag}-concurrency`, String(n)])];
+export async function startWorkerProcesses(count: number, o: { address: string; storeRoot: string; queuePrefix?: string; tags: ResourceTag[]; concurrency?: Partial<Record<ResourceTag, number>> }): Promise<WorkerProcesses> {
+  const args = ['--tags', o.tags.join(','), '--no-workflows', ...(o.queuePrefix ? ['--queue-prefix', o.queuePrefix] : []), ...Object.entries(o.concurrency ?? {}).flatMap(([tag, n]) => [`--${tag}-concurrency`, String(n)])];
   const processes = Array.from({ length: count }, () =>
     fork(join(__dirname, '..', 'worker.ts'), args, {
       execArgv: ['--import', 'tsx'],

@@ -12,7 +12,7 @@ import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
 import { startPipelineRun } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf } from '../temporal/runs';
-import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix, type RunningWorkers } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport } from '../workflows/pipeline';
 import { currentReport } from '../report/text';
 import { freePort, startDevServer, type DevServer } from './helpers/dev-server';
@@ -76,7 +76,9 @@ describe('durable runs', () => {
 
     const store = tmp('killed');
     children.push(workerProcess(server.address, store));
-    const { handle } = await startPipelineRun(client.connection, expandPlan(parsePipeline(text), text), text, { workflowId: 'durable-killed' });
+    // The worker processes poll their store's task queues (worker.ts), so the run is started on them.
+    const queuePrefix = storeQueuePrefix(store);
+    const { handle } = await startPipelineRun(client.connection, expandPlan(parsePipeline(text), text, queuePrefix), text, { queuePrefix, workflowId: 'durable-killed' });
     // Wait until training has announced a checkpoint in its heartbeat, then kill the worker outright.
     for (let i = 0; ; i++) {
       assert.ok(i < 600, 'no checkpoint was heartbeated');

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
 import { startSweepRun } from '../temporal/client';
-import { ALL_TAGS, installQuietRuntime, startWorkerProcesses, startWorkers, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import { freePort, startDevServer, type DevServer } from './helpers/dev-server';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `legible-${name}-`));
@@ -54,7 +54,8 @@ describe('worker processes', () => {
     beside = await startWorkerProcesses(2, { address: server.address, storeRoot: store, tags: ALL_TAGS });
     const identities = beside.processes.map((p) => `${p.pid}@`);
 
-    const { handle } = await startSweepRun(client.connection, expandSweep(parsePipeline(SWEEP), SWEEP), SWEEP, { workflowId: 'processes-sweep' });
+    const queuePrefix = storeQueuePrefix(store);
+    const { handle } = await startSweepRun(client.connection, expandSweep(parsePipeline(SWEEP), SWEEP, queuePrefix), SWEEP, { queuePrefix, workflowId: 'processes-sweep' });
     const report = await handle.result();
     assert.equal(report.points.length, 2);
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipeline } from '../../pipelines/load';
-import { expandPlan } from '../../pipelines/plan';
+import { DEFAULT_QUEUE_PREFIX, expandPlan } from '../../pipelines/plan';
 import { startPipelineRun } from '../../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { ensureTemporalCli } from '../../temporal/server';
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   installQuietRuntime();
   const cli = ensureTemporalCli();
   const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: cli }, searchAttributes: SEARCH_ATTRIBUTES } });
-  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-histories-')) });
+  // The queues every earlier history ran on (legible-*), so that the recorded histories stay alike.
+  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-histories-')), queuePrefix: DEFAULT_QUEUE_PREFIX });
   try {
     for (const [name, text] of Object.entries(PIPELINES)) {
       const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(text, name), text), text, { workflowId: `replay-${name}` });
