@@ -6,6 +6,7 @@ import { InvalidInputError } from '../data/errors';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
 import { expandPlan, expandSweep, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
+import { describePlanSize, planProblems } from '../pipelines/plan-size';
 import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
@@ -113,9 +114,10 @@ function validate(files: string[]): number {
   let failed = 0;
   for (const file of files) {
     try {
-      const { pipeline } = loadPipelineFile(file);
+      const { pipeline, text } = loadPipelineFile(file);
       checkCorpus(file, pipeline);
-      console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})`);
+      const plan = checkPlanSize(file, pipeline, text);
+      console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan)}`);
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;
       console.error(err.message);
@@ -140,6 +142,14 @@ function checkCorpus(file: string, pipeline: Pipeline): void {
   }
 }
 
+/** Refuses, as a problem of the file, a plan that Temporal's limits would stop part-way (pipelines/plan-size.ts). */
+function checkPlanSize(file: string, pipeline: Pipeline, text: string) {
+  const plan = pipeline.sweep ? expandSweep(pipeline, text) : expandPlan(pipeline, text);
+  const problems = planProblems(plan);
+  if (problems.length > 0) throw new PipelineError(problems.map((message) => ({ file, line: 1, column: 1, path: 'model.hidden', message })));
+  return plan;
+}
+
 const WORKER_OPTIONS = { 'no-workers': { type: 'boolean', default: false }, processes: { type: 'string' } } as const;
 
 /** --processes: how many worker processes serve the run, this one included; by default one per core. */
@@ -162,6 +172,7 @@ async function run(args: string[]): Promise<number> {
   try {
     loaded = loadPipelineFile(positionals[0]!);
     checkCorpus(loaded.file, loaded.pipeline);
+    checkPlanSize(loaded.file, loaded.pipeline, loaded.text);
   } catch (err) {
     if (!(err instanceof PipelineError)) throw err;
     console.error(err.message);

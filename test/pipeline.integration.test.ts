@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
+import { planSize } from '../pipelines/plan-size';
 import { STEP_KINDS, type StepKind } from '../pipelines/schema';
 import { startPipelineRun } from '../temporal/client';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
@@ -47,6 +48,7 @@ describe('a pipeline on the Temporal dev server', () => {
   let scheduled: { type: StepKind; queue: string; id: string }[];
   let completed: Map<string, { reused: boolean; alignLoss?: number }>;
   let inputs: Map<string, ScoringInput>;
+  let historyLength = 0;
   const plan = expandPlan(parsePipeline(PIPELINE), PIPELINE, PREFIX);
 
   before(async () => {
@@ -58,6 +60,7 @@ describe('a pipeline on the Temporal dev server', () => {
     const { handle } = await startPipelineRun(env.connection, plan, PIPELINE, { queuePrefix: PREFIX, workflowId: 'itest-1' });
     report = currentReport(await handle.result());
     const events = (await handle.fetchHistory()).events ?? [];
+    historyLength = events.length;
     scheduled = events
       .filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => ({
@@ -98,6 +101,11 @@ describe('a pipeline on the Temporal dev server', () => {
     assert.ok(count('explainNeurons') >= 5, `${count('explainNeurons')} explain activities`);
     assert.ok(count('simulateNeurons') >= 10, `${count('simulateNeurons')} simulate activities`);
     assert.equal(completed.size, scheduled.length);
+    // The estimate `legible validate` prints counts the same activities, and bounds the history and the report.
+    const size = planSize(plan);
+    assert.equal(size.activities, scheduled.length);
+    assert.ok(size.resultBytes >= JSON.stringify(report).length, `estimated report ${size.resultBytes} bytes, actual ${JSON.stringify(report).length}`);
+    assert.ok(size.historyEvents >= historyLength, `estimated ${size.historyEvents} events, actual ${historyLength}`);
   });
 
   it('raises the legible neurons\' explanation scores, measured on the same tokens before and after', () => {

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
 import { parse as parseYaml } from 'yaml';
 import { parsePipeline, PipelineError, type PipelineProblem } from '../pipelines/load';
-import { expandPlan } from '../pipelines/plan';
+import { expandPlan, expandSweep } from '../pipelines/plan';
+import { planProblems, planSize } from '../pipelines/plan-size';
 import { pipelineJsonSchema, STEP_KINDS } from '../pipelines/schema';
 
 const GOOD = `name: t
@@ -136,5 +137,34 @@ describe('pipeline validation', () => {
     assert.equal(r.status, 1);
     assert.match(r.stdout, /good\.yaml: ok/);
     assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:7:20: interpretability\\.layerOrder\\[1\\]: layer "h3"`));
+  });
+});
+
+describe('plan size against Temporal\'s limits', () => {
+  const plan = (hidden: string, extra = '') => {
+    const text = `name: size\ncorpus: { sentences: 20000 }\nmodel: { hidden: [${hidden}] }\n${extra}`;
+    return expandPlan(parsePipeline(text), text);
+  };
+  const layers = (n: number, width: number) => Array.from({ length: n }, (_, i) => `{ name: l${i}, width: ${width} }`).join(', ');
+
+  it('lets the example pipelines through', () => {
+    for (const file of readdirSync(join(__dirname, '..', 'pipelines')).filter((f) => f.endsWith('.yaml'))) {
+      const text = readFileSync(join(__dirname, '..', 'pipelines', file), 'utf8');
+      const p = parsePipeline(text, file);
+      assert.deepEqual(planProblems(p.sweep ? expandSweep(p, text) : expandPlan(p, text)), [], file);
+    }
+  });
+
+  it('refuses, with the limit and what to change, a plan that Temporal would stop part-way', () => {
+    // GPT-2 small's MLP shape: 12 layers of 3072 neurons.
+    const gpt2 = planProblems(plan(layers(12, 3072)));
+    assert.equal(gpt2.length, 2, gpt2.join('\n'));
+    assert.match(gpt2[0]!, /history events .* past Temporal's limit of 51,200: raise interpretability.unitsPerActivity/);
+    assert.match(gpt2[1]!, /report would be about 12\.\d MB, past Temporal's payload limit/);
+    // One unit per activity over a wide layer: too many activities in flight at once.
+    assert.match(planProblems(plan(layers(1, 4096), 'interpretability: { unitsPerActivity: 1 }')).join('\n'), /4096 activities in flight at once, past Temporal's limit of 2000/);
+    assert.deepEqual(planProblems(plan(layers(2, 1024))), []);
+    const size = planSize(plan(layers(2, 1024)));
+    assert.ok(size.historyEvents < 51_200 && size.resultBytes < 2 * 1024 * 1024 && size.peakInFlight === 32);
   });
 });
