@@ -10,7 +10,7 @@ import { describePlanSize, planProblems } from '../pipelines/plan-size';
 import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
-import { connectOrStartServer, defaultAddress, ensureTemporalCli, stateDir, type Server } from '../temporal/server';
+import { connectOrStartServer, defaultAddress, devServerRecord, ensureTemporalCli, stateDir, stopDevServer, tryConnect, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
@@ -48,6 +48,13 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
   ['explain', 'RECORDS', 'Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).'],
   ['score', 'RECORDS', 'Score a label (--label "TEXT") on activation records: correlation over every token.'],
   ['schema', '', 'Print the JSON Schema of pipeline files.'],
+  [
+    'server',
+    'start|stop|status',
+    `This store's local Temporal dev server (history in LEGIBLE_HOME/temporal.sqlite, Web UI on port + 1000).
+run starts it in the background when none answers and leaves it up, so UI links keep working;
+start starts it now, stop stops it, status says whether it runs and where.`,
+  ],
   ['setup', '', 'Find or build the Temporal CLI (into .tools/bin, with Go).'],
 ];
 
@@ -91,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
     case 'schema':
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
+    case 'server':
+      return server(rest);
     case 'setup':
       console.log(`Temporal CLI: ${ensureTemporalCli()}`);
       return 0;
@@ -300,6 +309,33 @@ async function report(args: string[]): Promise<number> {
     console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
     return 0;
   });
+}
+
+/** `legible server start|stop|status`: the store's background dev server. */
+async function server(args: string[]): Promise<number> {
+  const [action, ...extra] = args;
+  if (!['start', 'stop', 'status'].includes(action ?? '') || extra.length > 0) {
+    console.error(`legible server: say start, stop or status\n\n${commandUsage('server')}`);
+    return 2;
+  }
+  if (action === 'stop') {
+    const stopped = await stopDevServer();
+    console.log(stopped ? `stopped the dev server at ${stopped.address} (pid ${stopped.pid})` : `no dev server of this store runs (${stateDir()})`);
+    return 0;
+  }
+  const record = devServerRecord();
+  if (action === 'status') {
+    const answers = record ? await tryConnect(record.address) : await tryConnect(defaultAddress());
+    await answers?.close();
+    if (record) console.log(`the dev server of ${stateDir()} runs at ${record.address} (pid ${record.pid}, since ${record.startedAt})${answers ? '' : ', but does not answer'}\n  Web UI: ${record.uiUrl}\n  history: ${record.dbFile}\n  log: ${record.logFile}`);
+    else console.log(`no dev server of this store runs (${stateDir()})${answers ? `; a Temporal server answers at ${defaultAddress()}` : ''}`);
+    return record && !answers ? 1 : 0;
+  }
+  const started = await connectOrStartServer(defaultAddress());
+  await started.close();
+  const now = devServerRecord();
+  console.log(now ? `the dev server runs at ${now.address} (pid ${now.pid}); Web UI: ${now.uiUrl}` : `a Temporal server already answers at ${defaultAddress()} (not started by this store)`);
+  return 0;
 }
 
 interface WorkerLayout {

@@ -1,5 +1,6 @@
 // Starting a pipeline run on Temporal: the workflow id, the memo (the pipeline YAML and its hash) and the search
 // attributes a person finds the run by in the Temporal UI.
+import { randomBytes } from 'node:crypto';
 import { Client, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
 import type { Plan, SweepPlan } from '../pipelines/plan';
 import { legiblePipeline, legibleSweep } from '../workflows';
@@ -20,7 +21,9 @@ interface StartOptions {
 function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText: string, o: StartOptions) {
   return {
     taskQueue: workflowTaskQueue(o.queuePrefix),
-    workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`,
+    // The pipeline, its hash and the start time to the second, and four random hex digits: two runs started in the
+    // same second get ids of their own.
+    workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(2).toString('hex')}`,
     memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash },
     // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
     workflowTaskTimeout: '1m',

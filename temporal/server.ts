@@ -1,10 +1,13 @@
 // The Temporal server and CLI helpers: finds the Temporal CLI (or builds the pinned version with Go into .tools/bin),
-// connects to TEMPORAL_ADDRESS, and when nothing answers on a local address starts `temporal server start-dev` with
-// a SQLite file under .legible/ (history survives restarts), its Web UI, and Legible's search attributes.
+// connects to TEMPORAL_ADDRESS, and when nothing answers on a local address starts `temporal server start-dev` in
+// the background with a SQLite file under .legible/ (history survives restarts), its Web UI, and Legible's search
+// attributes. That server outlives the command that started it (so UI links keep working and later commands find
+// it); `legible server stop` stops it. Its pid and address are kept in .legible/temporal-server.json.
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
 
@@ -49,11 +52,14 @@ export function ensureTemporalCli(log: (line: string) => void = console.error): 
 }
 
 export async function tryConnect(address: string, timeout = '2s'): Promise<Connection | undefined> {
+  let connection: Connection | undefined;
   try {
-    const connection = await Connection.connect({ address, connectTimeout: timeout });
-    await connection.workflowService.getSystemInfo({});
+    connection = await Connection.connect({ address, connectTimeout: timeout });
+    // A deadline of its own: something that accepts connections but does not speak gRPC never answers.
+    await connection.withDeadline(Date.now() + 3000, () => connection!.workflowService.getSystemInfo({}));
     return connection;
   } catch {
+    await connection?.close().catch(() => undefined);
     return undefined;
   }
 }
@@ -63,8 +69,64 @@ export interface Server {
   address: string;
   /** Web UI address, where known. */
   uiUrl: string;
-  /** Stops the dev server if this process started it; closes the connection. */
+  /** Closes the connection (a dev server started in the background stays up for later commands). */
   close(): Promise<void>;
+}
+
+/** The background dev server of a store, as recorded in LEGIBLE_HOME/temporal-server.json. */
+export interface DevServerRecord {
+  pid: number;
+  address: string;
+  uiUrl: string;
+  dbFile: string;
+  logFile: string;
+  startedAt: string;
+}
+
+const recordFile = () => join(stateDir(), 'temporal-server.json');
+
+/** The store's background dev server if its process is alive (a stale record is removed). */
+export function devServerRecord(): DevServerRecord | undefined {
+  if (!existsSync(recordFile())) return undefined;
+  let record: DevServerRecord;
+  try {
+    record = JSON.parse(readFileSync(recordFile(), 'utf8')) as DevServerRecord;
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(record.pid, 0);
+    return record;
+  } catch {
+    rmSync(recordFile(), { force: true });
+    return undefined;
+  }
+}
+
+/** Stops the store's background dev server, if one runs; resolves once its process has gone. */
+export async function stopDevServer(): Promise<DevServerRecord | undefined> {
+  const record = devServerRecord();
+  if (!record) return undefined;
+  process.kill(record.pid, 'SIGTERM');
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(record.pid, 0);
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  rmSync(recordFile(), { force: true });
+  return record;
+}
+
+/** Whether something already listens on host:port (a port that is in use, by Temporal or anything else). */
+function portInUse(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveInUse) => {
+    const probe = createServer();
+    probe.once('error', () => resolveInUse(true));
+    probe.listen(port, host === 'localhost' ? '127.0.0.1' : host, () => probe.close(() => resolveInUse(false)));
+  });
 }
 
 /**
@@ -75,39 +137,76 @@ export async function connectOrStartServer(address = defaultAddress(), log: (lin
   const [host, portText] = splitAddress(address);
   const uiUrl = process.env.TEMPORAL_UI_URL ?? `http://${host === '127.0.0.1' ? 'localhost' : host}:${Number(portText) + 1000}`;
   let connection = await tryConnect(address);
-  let child: ChildProcess | undefined;
   if (!connection) {
     if (!['localhost', '127.0.0.1', '::1'].includes(host))
       throw new Error(`No Temporal server answers at ${address} (TEMPORAL_ADDRESS). Start it, or unset TEMPORAL_ADDRESS to use a local dev server.`);
-    ensureTemporalCli(log);
-    const dir = stateDir();
-    mkdirSync(dir, { recursive: true });
-    const db = join(dir, 'temporal.sqlite');
-    log(`No Temporal server at ${address}: starting the dev server (history in ${db}, Web UI at ${uiUrl}).`);
-    ({ child, connection } = await startDevServer({ host, port: Number(portText), dbFile: db, ui: true, logFile: join(dir, 'temporal-server.log') }));
+    connection = await startBackgroundDevServer(host, Number(portText), uiUrl, log);
   }
   await ensureSearchAttributes(connection);
-  const started = child;
-  return {
-    connection,
-    address,
-    uiUrl,
-    async close() {
-      await connection.close();
-      if (started && started.exitCode === null) {
-        const exited = new Promise((r) => started.once('exit', r));
-        started.kill('SIGTERM');
-        await exited;
+  return { connection, address, uiUrl, close: () => connection.close() };
+}
+
+/**
+ * Starts this store's dev server in the background on host:port (its UI on port + 1000), records it, and connects.
+ * Refuses a second server on the same store (they would share one SQLite file) and a port something else holds.
+ * Where another command is starting the same server at the same moment, waits for that one instead.
+ */
+export async function startBackgroundDevServer(host: string, port: number, uiUrl: string, log: (line: string) => void = console.error): Promise<Connection> {
+  const address = `${host}:${port}`;
+  const running = devServerRecord();
+  if (running && running.address !== address)
+    throw new Error(`this store's dev server already runs at ${running.address} (pid ${running.pid}, history in ${running.dbFile}); set TEMPORAL_ADDRESS=${running.address}, or stop it with \`legible server stop\` first`);
+  if (!running) {
+    for (const p of [port, port + 1000]) {
+      if (await portInUse(host, p)) {
+        // Perhaps a server another command is starting right now: give it a moment to answer.
+        const connection = await waitForServer(address, 10);
+        if (connection) return connection;
+        throw new Error(`port ${p} on ${host} is in use by another program, and no Temporal server answers at ${address}: free the port or set TEMPORAL_ADDRESS to another one`);
       }
-    },
-  };
+    }
+  }
+  ensureTemporalCli(log);
+  const dir = stateDir();
+  mkdirSync(dir, { recursive: true });
+  const dbFile = join(dir, 'temporal.sqlite');
+  const logFile = join(dir, 'temporal-server.log');
+  if (running) {
+    const connection = await waitForServer(address, 60);
+    if (connection) return connection;
+    throw new Error(`this store's dev server (pid ${running.pid}) does not answer at ${address}; see ${logFile}, or stop it with \`legible server stop\``);
+  }
+  log(`No Temporal server at ${address}: starting the dev server in the background (history in ${dbFile}, Web UI at ${uiUrl}; \`npx legible server stop\` stops it).`);
+  let started: { child: ChildProcess; connection: Connection };
+  try {
+    started = await startDevServer({ host, port, dbFile, ui: true, logFile, detached: true });
+  } catch (err) {
+    // Two commands started at once: the other one's server won the port and the file.
+    const connection = await waitForServer(address, 20);
+    if (connection) return connection;
+    throw err;
+  }
+  const record: DevServerRecord = { pid: started.child.pid!, address, uiUrl, dbFile, logFile, startedAt: new Date().toISOString() };
+  writeFileSync(recordFile(), `${JSON.stringify(record, null, 2)}\n`);
+  return started.connection;
+}
+
+/** Tries to connect every half second for up to `seconds`. */
+async function waitForServer(address: string, seconds: number): Promise<Connection | undefined> {
+  for (let i = 0; i < seconds * 2; i++) {
+    const connection = await tryConnect(address, '1s');
+    if (connection) return connection;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return undefined;
 }
 
 /**
  * Starts the Temporal CLI's dev server on a SQLite file, with Legible's search attributes (and its Web UI on port +
- * 1000 unless `ui` is false), and waits until it answers.
+ * 1000 unless `ui` is false), and waits until it answers. `detached`: in a process group of its own that outlives
+ * this process.
  */
-export async function startDevServer(o: { host: string; port: number; dbFile: string; ui: boolean; logFile?: string }): Promise<{ child: ChildProcess; connection: Connection }> {
+export async function startDevServer(o: { host: string; port: number; dbFile: string; ui: boolean; logFile?: string; detached?: boolean }): Promise<{ child: ChildProcess; connection: Connection }> {
   const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
   const child = spawn(
     ensureTemporalCli(),
@@ -117,8 +216,9 @@ export async function startDevServer(o: { host: string; port: number; dbFile: st
       '--db-filename', o.dbFile, '--log-level', 'warn',
       ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
     ],
-    { stdio: ['ignore', out, out] },
+    { stdio: ['ignore', out, out], detached: o.detached ?? false },
   );
+  if (o.detached) child.unref();
   const address = `${o.host}:${o.port}`;
   const where = o.logFile ? `; see ${o.logFile}` : '';
   const exited = new Promise<number | null>((r) => child.once('exit', r));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-const COMMANDS = ['run', 'resume', 'runs', 'status', 'report', 'validate', 'explain', 'score', 'schema', 'setup'];
+const COMMANDS = ['run', 'resume', 'runs', 'status', 'report', 'validate', 'explain', 'score', 'schema', 'server', 'setup'];
 const legible = (...args: string[]) => promisify(execFile)(process.execPath, [join(__dirname, '..', 'bin', 'legible.js'), ...args], { env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' } });
 
 describe('legible COMMAND --help', () => {
