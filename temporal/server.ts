@@ -94,13 +94,9 @@ export function devServerRecord(): DevServerRecord | undefined {
   } catch {
     return undefined;
   }
-  try {
-    process.kill(record.pid, 0);
-    return record;
-  } catch {
-    rmSync(recordFile(), { force: true });
-    return undefined;
-  }
+  if (alive(record.pid)) return record;
+  rmSync(recordFile(), { force: true });
+  return undefined;
 }
 
 /** Stops the store's background dev server, if one runs; resolves once its process has gone. */
@@ -108,14 +104,7 @@ export async function stopDevServer(): Promise<DevServerRecord | undefined> {
   const record = devServerRecord();
   if (!record) return undefined;
   process.kill(record.pid, 'SIGTERM');
-  for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(record.pid, 0);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  for (let i = 0; i < 100 && alive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
   rmSync(recordFile(), { force: true });
   return record;
 }
@@ -153,6 +142,46 @@ export async function connectOrStartServer(address = defaultAddress(), log: (lin
  */
 export async function startBackgroundDevServer(host: string, port: number, uiUrl: string, log: (line: string) => void = console.error): Promise<Connection> {
   const address = `${host}:${port}`;
+  mkdirSync(stateDir(), { recursive: true });
+  // One command at a time starts a store's server: the others wait for it (two at once would share one SQLite file).
+  const lock = join(stateDir(), 'temporal-server.lock');
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(lock, 'utf8'));
+    if (!alive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    const connection = await tryConnect(address, '1s');
+    if (connection) return connection;
+    if (i > 180) throw new Error(`another command (pid ${holder}) has been starting this store's dev server for over a minute; see ${join(stateDir(), 'temporal-server.log')}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  try {
+    const connection = await tryConnect(address, '1s');
+    return connection ?? (await startLocked(host, port, uiUrl, log));
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the server, holding the store's start lock (see startBackgroundDevServer). */
+async function startLocked(host: string, port: number, uiUrl: string, log: (line: string) => void): Promise<Connection> {
+  const address = `${host}:${port}`;
   const running = devServerRecord();
   if (running && running.address !== address)
     throw new Error(`this store's dev server already runs at ${running.address} (pid ${running.pid}, history in ${running.dbFile}); set TEMPORAL_ADDRESS=${running.address}, or stop it with \`legible server stop\` first`);
@@ -181,7 +210,7 @@ export async function startBackgroundDevServer(host: string, port: number, uiUrl
   try {
     started = await startDevServer({ host, port, dbFile, ui: true, logFile, detached: true });
   } catch (err) {
-    // Two commands started at once: the other one's server won the port and the file.
+    // The port may have gone to a server started elsewhere at the same moment (another store's): use it if it answers.
     const connection = await waitForServer(address, 20);
     if (connection) return connection;
     throw err;
