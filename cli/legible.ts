@@ -53,7 +53,8 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
     'start|stop|status',
     `This store's local Temporal dev server (history in LEGIBLE_HOME/temporal.sqlite, Web UI on port + 1000).
 run starts it in the background when none answers and leaves it up, so UI links keep working;
-start starts it now, stop stops it, status says whether it runs and where.`,
+start starts it now, status says whether it runs and where, stop stops it unless a run is
+still going on it (--force stops it anyway).`,
   ],
   ['setup', '', 'Find or build the Temporal CLI (into .tools/bin, with Go).'],
 ];
@@ -62,7 +63,11 @@ const indent = (text: string, by: number) => text.split('\n').join(`\n${' '.repe
 const USAGE = `Usage: legible <command> [options]   (legible <command> --help for one command)
 
 Commands:
-${COMMANDS.map(([name, args, help]) => `  ${`${name} ${args}`.padEnd(16)}${indent(help, 18)}`).join('\n')}
+${COMMANDS.map(([name, args, help]) => {
+  const head = `${name} ${args}`;
+  // A long command line gets its help on the next line, under the others'.
+  return `  ${head.length < 16 ? `${head.padEnd(16)}${indent(help, 18)}` : `${head}\n${' '.repeat(18)}${indent(help, 18)}`}`;
+}).join('\n')}
 `;
 
 /** One command's usage, for `legible COMMAND --help` (explain and score print their own, longer one). */
@@ -193,7 +198,7 @@ async function run(args: string[]): Promise<number> {
   return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline, queuePrefix } }, async ({ server, workers }) => {
     if (pipeline.sweep) {
       const sweep = expandSweep(pipeline, text, queuePrefix);
-      const { workflowId, handle } = await startSweepRun(server.connection, sweep, text, { queuePrefix });
+      const { workflowId, handle } = await startSweepRun(server.connection, sweep, text, { queuePrefix, storeRoot: stateDir() });
       console.log(`Started sweep ${workflowId} (${sweep.points.length} points, each a child workflow)\n  ${workflowUrl(server.uiUrl, workflowId)}`);
       const started = performance.now();
       const report = await untilDone(handle.result(), workers);
@@ -201,7 +206,7 @@ async function run(args: string[]): Promise<number> {
       console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
       return 0;
     }
-    const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text, queuePrefix), text, { queuePrefix });
+    const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text, queuePrefix), text, { queuePrefix, storeRoot: stateDir() });
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
     return printReport(workflowId, handle, server, workers);
   });
@@ -218,15 +223,16 @@ async function resume(args: string[]): Promise<number> {
   const workflowId = positionals[0]!;
   return withTemporal({}, async ({ server }) => {
     const client = new Client({ connection: server.connection });
-    const plan = await planResume(client, workflowId);
     const described = await client.workflow.getHandle(workflowId).describe();
-    const memo = described.memo as { pipelineYaml?: string } | undefined;
+    const memo = described.memo as { pipelineYaml?: string; storeRoot?: string } | undefined;
     // A run goes on on its own task queues: this store's, or the shared ones of runs started before stores had them.
     const queuePrefix = queuePrefixOf(described.taskQueue);
     const own = storeQueuePrefix(stateDir());
     if (queuePrefix !== own && queuePrefix !== DEFAULT_QUEUE_PREFIX) {
-      throw new InvalidInputError(`${workflowId} runs on the task queues ${described.taskQueue.replace(/-workflows$/, '-*')}, not this store's (${own}-*, LEGIBLE_HOME=${stateDir()}): resume it with the LEGIBLE_HOME it was started with`);
+      const where = memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
+      throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${described.taskQueue.replace(/-workflows$/, '-*')}, this store's ${own}-*, LEGIBLE_HOME=${stateDir()}): resume it with ${where}`);
     }
+    const plan = await planResume(client, workflowId);
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
@@ -314,11 +320,24 @@ async function report(args: string[]): Promise<number> {
 /** `legible server start|stop|status`: the store's background dev server. */
 async function server(args: string[]): Promise<number> {
   const [action, ...extra] = args;
-  if (!['start', 'stop', 'status'].includes(action ?? '') || extra.length > 0) {
+  const force = extra[0] === '--force' && action === 'stop';
+  if (!['start', 'stop', 'status'].includes(action ?? '') || extra.length > (force ? 1 : 0)) {
     console.error(`legible server: say start, stop or status\n\n${commandUsage('server')}`);
     return 2;
   }
   if (action === 'stop') {
+    const running = devServerRecord();
+    const connection = running && !force ? await tryConnect(running.address) : undefined;
+    if (connection) {
+      // Every run on this server depends on it, whichever store it belongs to.
+      const open: string[] = [];
+      for await (const w of new Client({ connection }).workflow.list({ query: 'ExecutionStatus = "Running"' })) open.push(w.workflowId);
+      await connection.close();
+      if (open.length > 0) {
+        console.error(`legible server stop: ${open.length} run${open.length === 1 ? ' is' : 's are'} still going on this server (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}); stopping it would strand ${open.length === 1 ? 'it' : 'them'}. Wait, or stop anyway with --force.`);
+        return 1;
+      }
+    }
     const stopped = await stopDevServer();
     console.log(stopped ? `stopped the dev server at ${stopped.address} (pid ${stopped.pid})` : `no dev server of this store runs (${stateDir()})`);
     return 0;

@@ -74,12 +74,12 @@ export function planProblems(plan: Plan | SweepPlan): string[] {
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   if (worst('historyEvents') > TEMPORAL_LIMITS.historyEvents)
     problems.push(
-      `a run would write about ${worst('historyEvents').toLocaleString('en')} history events (${worst('activities').toLocaleString('en')} activities), past Temporal's limit of ${TEMPORAL_LIMITS.historyEvents.toLocaleString('en')}: raise interpretability.unitsPerActivity, or process fewer or narrower layers per pipeline`,
+      `a run would write about ${worst('historyEvents').toLocaleString('en')} history events (${worst('activities').toLocaleString('en')} activities), past Temporal's limit of ${TEMPORAL_LIMITS.historyEvents.toLocaleString('en')}: raise interpretability.unitsPerActivity, or process fewer or narrower layers per pipeline (interpretability.startingDepth, layerOrder)`,
     );
   if (worst('peakInFlight') > TEMPORAL_LIMITS.pendingActivities)
     problems.push(`a layer would have ${worst('peakInFlight')} activities in flight at once, past Temporal's limit of ${TEMPORAL_LIMITS.pendingActivities}: raise interpretability.unitsPerActivity`);
   if (worst('resultBytes') > TEMPORAL_LIMITS.payloadBytes)
-    problems.push(`a run's report would be about ${mb(worst('resultBytes'))}, past Temporal's payload limit of ${mb(TEMPORAL_LIMITS.payloadBytes)}: process fewer or narrower layers per pipeline`);
+    problems.push(`a run's report would be about ${mb(worst('resultBytes'))}, past Temporal's payload limit of ${mb(TEMPORAL_LIMITS.payloadBytes)}: process fewer or narrower layers per pipeline (interpretability.startingDepth, layerOrder)`);
   if ('points' in plan) {
     const sweepResult = sizes.reduce((a, s) => a + s.resultBytes, 0);
     if (sweepResult > TEMPORAL_LIMITS.payloadBytes) problems.push(`the sweep's result (every point's report) would be about ${mb(sweepResult)}, past Temporal's payload limit of ${mb(TEMPORAL_LIMITS.payloadBytes)}: sweep fewer points per pipeline`);

@@ -16,6 +16,8 @@ interface StartOptions {
   namespace?: string;
   queuePrefix?: string;
   workflowId?: string;
+  /** The artifact store's directory, kept in the memo: where a resume or report of the run must look. */
+  storeRoot?: string;
 }
 
 function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText: string, o: StartOptions) {
@@ -24,7 +26,7 @@ function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText:
     // The pipeline, its hash and the start time to the second, and four random hex digits: two runs started in the
     // same second get ids of their own.
     workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(2).toString('hex')}`,
-    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash },
+    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) },
     // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
     workflowTaskTimeout: '1m',
     typedSearchAttributes: [

@@ -94,7 +94,7 @@ export function devServerRecord(): DevServerRecord | undefined {
   } catch {
     return undefined;
   }
-  if (alive(record.pid)) return record;
+  if (alive(record.pid) && isDevServer(record.pid, record.dbFile)) return record;
   rmSync(recordFile(), { force: true });
   return undefined;
 }
@@ -170,6 +170,17 @@ export async function startBackgroundDevServer(host: string, port: number, uiUrl
   }
 }
 
+/**
+ * Whether process `pid` is the Temporal dev server on `dbFile` (where /proc tells; elsewhere assumed): a record that
+ * outlived its server (a reboot) may name a pid some other program has since been given.
+ */
+function isDevServer(pid: number, dbFile: string): boolean {
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync(cmdline)) return process.platform !== 'linux';
+  const args = readFileSync(cmdline, 'utf8').split('\0');
+  return args.includes('start-dev') && args.includes(dbFile);
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -191,7 +202,7 @@ async function startLocked(host: string, port: number, uiUrl: string, log: (line
         // Perhaps a server another command is starting right now: give it a moment to answer.
         const connection = await waitForServer(address, 10);
         if (connection) return connection;
-        throw new Error(`port ${p} on ${host} is in use by another program, and no Temporal server answers at ${address}: free the port or set TEMPORAL_ADDRESS to another one`);
+        throw new Error(`port ${p} on ${host}${p === port ? '' : ' (the Web UI\'s, the server\'s + 1000)'} is in use by another program, and no Temporal server answers at ${address}: free the port or set TEMPORAL_ADDRESS to another one`);
       }
     }
   }
@@ -201,7 +212,7 @@ async function startLocked(host: string, port: number, uiUrl: string, log: (line
   const dbFile = join(dir, 'temporal.sqlite');
   const logFile = join(dir, 'temporal-server.log');
   if (running) {
-    const connection = await waitForServer(address, 60);
+    const connection = await waitForServer(address, 20);
     if (connection) return connection;
     throw new Error(`this store's dev server (pid ${running.pid}) does not answer at ${address}; see ${logFile}, or stop it with \`legible server stop\``);
   }
@@ -220,9 +231,10 @@ async function startLocked(host: string, port: number, uiUrl: string, log: (line
   return started.connection;
 }
 
-/** Tries to connect every half second for up to `seconds`. */
+/** Tries to connect every half second until `seconds` have passed. */
 async function waitForServer(address: string, seconds: number): Promise<Connection | undefined> {
-  for (let i = 0; i < seconds * 2; i++) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
     const connection = await tryConnect(address, '1s');
     if (connection) return connection;
     await new Promise((r) => setTimeout(r, 500));

@@ -3,7 +3,7 @@
 // still answers after both commands have ended; `legible server status` and `stop` manage it; a second server on the
 // same store is refused.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,7 +84,21 @@ describe('the dev server outlives commands', () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /this store's dev server already runs at localhost:\d+/);
 
-    assert.match((await legible('server', 'stop')).stdout, /stopped the dev server/);
+    // A run still going on the server (started with no workers, it waits): stop refuses, --force stops it anyway.
+    const waiting = spawn(process.execPath, [join(ROOT, 'bin', 'legible.js'), 'run', PIPELINE, '--no-workers'], { cwd: ROOT, env: { ...process.env, LEGIBLE_HOME: home, TEMPORAL_ADDRESS: address }, stdio: 'ignore' });
+    try {
+      for (let i = 0; !/RUNNING/.test((await legible('runs')).stdout); i++) {
+        assert.ok(i < 60, 'the waiting run appears');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const refusedStop = await legible('server', 'stop');
+      assert.equal(refusedStop.code, 1);
+      assert.match(refusedStop.stderr, /1 run is still going on this server .*--force/);
+      assert.match((await legible('server', 'status')).stdout, /runs at localhost/);
+    } finally {
+      waiting.kill('SIGKILL');
+    }
+    assert.match((await legible('server', 'stop', '--force')).stdout, /stopped the dev server/);
     assert.match((await legible('server', 'status')).stdout, /no dev server of this store runs/);
   });
 });
