@@ -145,7 +145,7 @@ export function stepContext(store: ArtifactStore) {
   }
 
   /** A split of the text (by default all held-out text) as next-word examples, with each sentence's first example. */
-  function heldOut(corpus: Corpus, contextWords: number, split: SplitName = 'heldOut'): Examples & { starts: Int32Array } {
+  function examplesOf(corpus: Corpus, contextWords: number, split: SplitName = 'heldOut'): Examples & { starts: Int32Array } {
     return { ...nextWordExamples(corpus, corpus.splits[split], contextWords), starts: splitStarts(corpus, corpus.splits[split]) };
   }
 
@@ -153,7 +153,7 @@ export function stepContext(store: ArtifactStore) {
     return [...corpus.splits[split]].map((s) => [...sentence(corpus, s)].map((t) => corpus.meta.vocabulary[t]!));
   }
 
-  return { store, once, loadCorpus, loadModel, saveModel, trainResumably, putCheckpoint, getCheckpoint, layerActivations, incomingNeurons, heldOut, sentencesOf };
+  return { store, once, loadCorpus, loadModel, saveModel, trainResumably, putCheckpoint, getCheckpoint, layerActivations, incomingNeurons, examplesOf, sentencesOf };
 }
 
 /**

@@ -3,13 +3,13 @@
 // drawn at random from the explainer's concept vocabulary, labels re-dealt among neurons (alignment to permuted
 // labels), and a randomly initialised network of the model's shape.
 import { InvalidInputError } from '../data/errors';
-import { difference, fitLine, fractionOf, measureSubstitution, substitutionRows, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
+import { difference, fractionOf, measureSubstitution, substitutedActivations, unigramLosses, unitMeans, type Faithfulness } from '../interp/faithfulness';
 import { readLabels, readSimulations } from '../llm/artifacts';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
 import { NextWordModel, type Intervention } from '../nn/model';
 import { recordLayer, tokenLosses } from '../nn/train';
-import { perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
+import { BOOTSTRAP_SEED, perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
 import { yieldToEventLoop, type StepContext } from './context';
 
@@ -27,13 +27,11 @@ export interface LabelsAloneFigures {
   finalShare: Estimate;
 }
 
-/** Seed of every bootstrap over sentences here (the same as the task figures'). */
-const BOOTSTRAP_SEED = 1;
 
-export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, heldOut }: StepContext) {
+export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, examplesOf }: StepContext) {
   /** A layer's activations on the select text, where substitution lines are fitted and means taken. */
   function onSelectText(model: NextWordModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
-    const select = heldOut(corpus, model.spec.contextWords, 'select');
+    const select = examplesOf(corpus, model.spec.contextWords, 'select');
     return { width: model.spec.hidden[depth]!.width, tokens: select.targets.length, acts: recordLayer(model, select.windows, depth) };
   }
 
@@ -43,12 +41,8 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
    * label's simulation there). `fit` and `simulations`: the simulations on the select and on the score text.
    */
   function substitutionOnScore(select: ReturnType<typeof onSelectText>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Float32Array {
-    const onSelect = readSimulations(store, fit, select.tokens);
-    const onScore = readSimulations(store, simulations, scoreTokens);
-    const missing = units.filter((u) => !onSelect.has(u) || !onScore.has(u));
-    if (missing.length > 0) throw new InvalidInputError(`substitution: units ${missing.join(', ')} have no simulation on both the select and the score text`);
-    const lines = units.map((u) => fitLine(onSelect.get(u)!, select.acts, select.width, u));
-    return substitutionRows(units.map((u) => onScore.get(u)!), lines, scoreTokens);
+    const fitted = { activations: select.acts, width: select.width, simulations: readSimulations(store, fit, select.tokens) };
+    return substitutedActivations(units, fitted, readSimulations(store, simulations, scoreTokens), scoreTokens);
   }
 
   return {
@@ -67,7 +61,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         try {
           const depth = model.depthOf(input.layer);
           const select = onSelectText(model, corpus, depth);
-          const score = heldOut(corpus, model.spec.contextWords, 'score');
+          const score = examplesOf(corpus, model.spec.contextWords, 'score');
           const groups: Record<string, Faithfulness> = {};
           for (const [name, units] of Object.entries(input.groups)) {
             const rows = substitutionOnScore(select, score.targets.length, units, input.fit, input.simulations);
@@ -93,7 +87,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         const model = loadModel(input.model);
         const base = loadModel(input.base);
         try {
-          const score = heldOut(corpus, model.spec.contextWords, 'score');
+          const score = examplesOf(corpus, model.spec.contextWords, 'score');
           const interventions: Intervention[] = input.layers.flatMap((l) => {
             const depth = model.depthOf(l.layer);
             const legible = new Set(l.legible);
@@ -108,7 +102,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
           await yieldToEventLoop();
           const final = tokenLosses(model, score).losses;
           const baseLosses = tokenLosses(base, score).losses;
-          const train = heldOut(corpus, model.spec.contextWords, 'train');
+          const train = examplesOf(corpus, model.spec.contextWords, 'train');
           const unigram = unigramLosses(train.targets, model.spec.vocabularySize, score);
           const tokens = sentenceLengths(score.starts);
           const loss = (l: Float32Array) => ratioEstimate(perSentence(l, score.starts), tokens, BOOTSTRAP_SEED);

@@ -6,12 +6,12 @@ import { InvalidInputError } from '../data/errors';
 import { Rng } from '../data/rng';
 import { readSimulations } from '../llm/artifacts';
 import { SIMULATION_MAX } from '../llm/types';
-import { fitLine, substitutionRows } from '../interp/faithfulness';
+import { substitutedActivations } from '../interp/faithfulness';
 import { initBackend } from '../nn/backend';
 import { NextWordModel, type Intervention } from '../nn/model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
-import { mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
+import { BOOTSTRAP_SEED, mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
 import { yieldToEventLoop, type ModelResult, type StepContext } from './context';
 
@@ -30,12 +30,10 @@ export interface AblationFigures {
   mean: Estimate;
 }
 
-/** One seed for every bootstrap over held-out sentences, so all task figures of a run resample the same sentences. */
-const BOOTSTRAP_SEED = 1;
 /** Random subsets of the legible group's size whose ablation is the baseline for the legible and free groups. */
 const RANDOM_SUBSETS = 5;
 
-export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trainResumably, heldOut }: StepContext) {
+export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trainResumably, examplesOf }: StepContext) {
   return {
     /** Samples the corpus, builds the vocabulary and the splits. */
     async prepareCorpus(input: { pipeline: Pipeline }) {
@@ -78,7 +76,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
         const model = loadModel(input.model);
-        const data = heldOut(corpus, model.spec.contextWords);
+        const data = examplesOf(corpus, model.spec.contextWords);
         let own: ReturnType<typeof tokenLosses>;
         try {
           own = tokenLosses(model, data);
@@ -137,7 +135,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           const width = model.spec.hidden[depth]!.width;
           const legible = new Set(input.legibleUnits);
           const free = Array.from({ length: width }, (_, u) => u).filter((u) => !legible.has(u));
-          const data = heldOut(corpus, model.spec.contextWords);
+          const data = examplesOf(corpus, model.spec.contextWords);
           const activations = recordLayer(model, data.windows, depth);
           const means = Array.from({ length: width }, (_, u) => {
             let sum = 0;
@@ -248,16 +246,15 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const units = input.substitute?.legibleUnits ?? [];
         let substitution: { depth: number; units: number[]; rows: Float32Array } | undefined;
         if (input.substitute && units.length > 0) {
-          const width = frozen.spec.hidden[depth]!.width;
-          const acts = recordLayer(frozen, examples.windows, depth);
-          const simulated = readSimulations(store, input.substitute.simulations, examples.targets.length);
-          const missing = units.filter((u) => !simulated.has(u));
-          if (missing.length > 0) {
+          // The lines are fitted on the align text itself, where the simulations are.
+          const simulations = readSimulations(store, input.substitute.simulations, examples.targets.length);
+          const fit = { activations: recordLayer(frozen, examples.windows, depth), width: frozen.spec.hidden[depth]!.width, simulations };
+          try {
+            substitution = { depth, units, rows: substitutedActivations(units, fit, simulations, examples.targets.length) };
+          } catch (err) {
             frozen.dispose();
-            throw new InvalidInputError(`retrainLayersAbove: no simulation on the align split for units ${missing.join(', ')}`);
+            throw err;
           }
-          const lines = units.map((u) => fitLine(simulated.get(u)!, acts, width, u));
-          substitution = { depth, units, rows: substitutionRows(units.map((u) => simulated.get(u)!), lines, examples.targets.length) };
         }
         const { model, run, resumedFrom } = await trainResumably(frozen, examples, {
           epochs: p.retraining.epochs,

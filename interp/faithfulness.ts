@@ -4,9 +4,10 @@
 // recovered fraction is (L_ablated − L_substituted) / (L_ablated − L_clean): 1 when the labels stand in for the
 // neurons perfectly, 0 when they do no better than ablation. Method: "Partially Rewriting a Transformer in Natural
 // Language" (Paulo and Belrose, 2025, arXiv 2501.18838), which substitutes post-hoc explanations' simulations.
+import { InvalidInputError } from '../data/errors';
 import type { Intervention, NextWordModel } from '../nn/model';
 import { tokenLosses, type Examples } from '../nn/train';
-import { perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
+import { BOOTSTRAP_SEED, perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
 
 /** activation ≈ slope · simulation + intercept, fitted by least squares. */
 export interface Line {
@@ -63,6 +64,24 @@ export function substitutionRows(simulations: ArrayLike<number>[], lines: Line[]
   return rows;
 }
 
+/**
+ * The substituted activations of a group of units on one text, [tokens × units]: each unit's simulation there (`on`)
+ * mapped through the line fitted where the layer's activations are known (`fit`: [m × width] activations and the
+ * simulations on the same m tokens; the same text, or another). Throws InvalidInputError naming the units that lack
+ * a simulation on either text.
+ */
+export function substitutedActivations(
+  units: number[],
+  fit: { activations: Float32Array; width: number; simulations: Map<number, Float32Array> },
+  on: Map<number, Float32Array>,
+  tokens: number,
+): Float32Array {
+  const missing = units.filter((u) => !fit.simulations.has(u) || !on.has(u));
+  if (missing.length > 0) throw new InvalidInputError(`substitution: units ${missing.join(', ')} have no simulation on the text their lines are fitted on or on the text they are substituted on`);
+  const lines = units.map((u) => fitLine(fit.simulations.get(u)!, fit.activations, fit.width, u));
+  return substitutionRows(units.map((u) => on.get(u)!), lines, tokens);
+}
+
 /** The four losses of one group (nats per token, 95% intervals over sentences) and the recovered fractions. */
 export interface Faithfulness {
   units: number;
@@ -80,8 +99,6 @@ export interface Faithfulness {
   recoveredVsMean: Estimate;
 }
 
-/** Seed of every bootstrap here, so that all figures of a run resample the same sentences. */
-const BOOTSTRAP_SEED = 1;
 
 /**
  * Measures substitution for one group of units of hidden layer `depth` on `data` (its sentences delimited by

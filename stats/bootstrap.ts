@@ -14,6 +14,8 @@ export interface Estimate {
 
 /** Resamples per interval: enough for a stable 2.5% / 97.5% percentile. */
 export const RESAMPLES = 1000;
+/** One seed for every bootstrap over a run's sentences, so that all its figures resample the same sentences. */
+export const BOOTSTRAP_SEED = 1;
 
 /** The 2.5% and 97.5% percentiles of a set of bootstrap replicates (linear interpolation between order statistics). */
 export function percentileInterval(replicates: ArrayLike<number>): Interval {
