@@ -3,15 +3,16 @@
 import { parseArgs } from 'node:util';
 import { buildCorpus } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
-import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
-import { expandPlan, expandSweep, DEFAULT_QUEUE_PREFIX } from '../pipelines/plan';
+import { expandPlan, expandSweep } from '../pipelines/plan';
 import { describePlanSize, planProblems } from '../pipelines/plan-size';
 import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
-import { startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
-import { listRuns, planResume, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
+import { legibleClient, startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
+import { buildId } from '../temporal/build-id';
+import { listRuns, planResume, queuesWithoutWorkers, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, devServerRecord, ensureTemporalCli, stateDir, stopDevServer, tryConnect, type Server } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
+import { ALL_TAGS, installQuietRuntime, parseQueuePrefix, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
@@ -222,22 +223,27 @@ async function resume(args: string[]): Promise<number> {
   if (processes === undefined) return 2;
   const workflowId = positionals[0]!;
   return withTemporal({}, async ({ server }) => {
-    const client = new Client({ connection: server.connection });
+    const client = legibleClient(server.connection, stateDir());
     const described = await client.workflow.getHandle(workflowId).describe();
     const memo = described.memo as { pipelineYaml?: string; storeRoot?: string } | undefined;
-    // A run goes on on its own task queues: this store's, or the shared ones of runs started before stores had them.
+    // A run goes on on its own task queues, with the code that started it: this store's and this build's, or the
+    // shared ones of runs started before stores and builds had them.
     const queuePrefix = queuePrefixOf(described.taskQueue);
-    const own = storeQueuePrefix(stateDir());
-    if (queuePrefix !== own && queuePrefix !== DEFAULT_QUEUE_PREFIX) {
+    const owner = queuePrefix ? parseQueuePrefix(queuePrefix) : undefined;
+    if (!queuePrefix || !owner || (owner.store && owner.store !== new ArtifactStore(stateDir()).id())) {
       const where = memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
-      throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${described.taskQueue.replace(/-workflows$/, '-*')}, this store's ${own}-*, LEGIBLE_HOME=${stateDir()}): resume it with ${where}`);
+      throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${described.taskQueue.replace(/-workflows$/, '-*')}, this store's ${storeQueuePrefix(stateDir())}-*, LEGIBLE_HOME=${stateDir()}): resume it with ${where}`);
     }
+    if (owner.build && owner.build !== buildId())
+      throw new InvalidInputError(
+        `${workflowId} was started by code of build ${owner.build}, and this checkout is build ${buildId()}: a run goes on only on the code that started it (a replay on other code can break it). Resume it from a checkout of that code, or run the pipeline again here with \`legible run\` (steps whose inputs are unchanged reuse their stored results).`,
+      );
     const plan = await planResume(client, workflowId);
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
     if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
-    console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? ': finished before, reuses its stored result' : `: ${s.state}`}`).join('\n    ')}`);
+    console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? `: finished before, reuses ${s.child ? 'the stored results of its steps' : 'its stored result'}` : `: ${s.state}${s.child ? ' (its finished steps reuse their stored results)' : ''}`}`).join('\n    ')}`);
     const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
     try {
       const runId = await resumeRun(client, plan);
@@ -251,7 +257,7 @@ async function resume(args: string[]): Promise<number> {
 async function runs(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { pipeline: { type: 'string' }, limit: { type: 'string', default: '50' } } });
   return withTemporal({}, async ({ server }) => {
-    const rows = await listRuns(new Client({ connection: server.connection }), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
+    const rows = await listRuns(legibleClient(server.connection, stateDir()), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
     if (rows.length === 0) {
       console.log('no Legible runs on this server');
       return 0;
@@ -270,13 +276,27 @@ async function status(args: string[]): Promise<number> {
     return 2;
   }
   return withTemporal({}, async ({ server }) => {
-    const handle = new Client({ connection: server.connection }).workflow.getHandle(positionals[0]!);
+    const client = legibleClient(server.connection, stateDir());
+    const handle = client.workflow.getHandle(positionals[0]!);
     const d = await handle.describe();
     console.log(`${d.workflowId}: ${d.status.name}, started ${d.startTime.toISOString()}`);
     console.log(`  ${workflowUrl(server.uiUrl, d.workflowId)}`);
-    if (d.status.name === 'RUNNING' && d.type === 'legiblePipeline') console.log(`  now: ${await progressLine(handle)}`);
-    for (const step of stepsOf((await handle.fetchHistory()).events ?? []))
-      console.log(`  ${step.state.padEnd(10)} ${step.kind} (${step.summary})${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
+    if (d.status.name === 'RUNNING') {
+      const idle = await queuesWithoutWorkers(client, d.taskQueue, ALL_TAGS);
+      const build = parseQueuePrefix(queuePrefixOf(d.taskQueue) ?? '')?.build;
+      if (idle.length > 0)
+        console.log(`  waiting: no worker${build ? ` of build ${build}` : ''} polls ${idle.join(', ')}; start one from a checkout of ${build === undefined || build === buildId() ? 'this' : 'that'} code with its store (\`npm run worker\`)${build && build !== buildId() ? `, this checkout is build ${buildId()}` : ''}`);
+      // The progress query needs a worker of the run's workflow queue; without one it would only time out.
+      if (d.type === 'legiblePipeline' && !idle.includes(d.taskQueue)) console.log(`  now: ${await progressLine(handle).catch((err: Error) => `no answer to the progress query (${err.message})`)}`);
+    }
+    // A child workflow (a layer, a fan-out) that has not finished shows its own steps beneath it.
+    const printSteps = async (workflowId: string, depth: number): Promise<void> => {
+      for (const step of stepsOf((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [])) {
+        console.log(`${'  '.repeat(depth)}${step.state.padEnd(10)} ${step.kind} (${step.summary})${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
+        if (step.child && step.state !== 'completed' && step.state !== 'scheduled') await printSteps(step.child, depth + 1);
+      }
+    };
+    await printSteps(d.workflowId, 1);
     return 0;
   });
 }
@@ -297,7 +317,7 @@ async function report(args: string[]): Promise<number> {
   }
   const workflowId = positionals[0]!;
   return withTemporal({}, async ({ server }) => {
-    const handle = new Client({ connection: server.connection }).workflow.getHandle(workflowId);
+    const handle = legibleClient(server.connection, stateDir()).workflow.getHandle(workflowId);
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     const result = (await handle.result()) as PipelineReport | SweepReport;
@@ -331,7 +351,7 @@ async function server(args: string[]): Promise<number> {
     if (connection) {
       // Every run on this server depends on it, whichever store it belongs to.
       const open: string[] = [];
-      for await (const w of new Client({ connection }).workflow.list({ query: 'ExecutionStatus = "Running"' })) open.push(w.workflowId);
+      for await (const w of legibleClient(connection, stateDir()).workflow.list({ query: 'ExecutionStatus = "Running"' })) open.push(w.workflowId);
       await connection.close();
       if (open.length > 0) {
         console.error(`legible server stop: ${open.length} run${open.length === 1 ? ' is' : 's are'} still going on this server (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}); stopping it would strand ${open.length === 1 ? 'it' : 'them'}. Wait, or stop anyway with --force.`);

@@ -36,10 +36,30 @@ function bar(fraction: number, width = 20): string {
   return `${'█'.repeat(full)}${'░'.repeat(width - full)} ${Math.round(fraction * 100)}%`.padEnd(width + 5);
 }
 
-/** The progress of a running workflow, once, as a line. */
-export async function progressLine(handle: WorkflowHandle): Promise<string> {
+type PendingActivity = NonNullable<Awaited<ReturnType<WorkflowHandle['describe']>>['raw']['pendingActivities']>[number];
+
+/** The progress of a workflow and of the child workflows it is waiting on (its layer, its fan-outs), merged. */
+async function treeProgress(handle: WorkflowHandle): Promise<{ layer?: string; step?: string; completedSteps: number; pending: PendingActivity[] }> {
   const [p, d] = await Promise.all([handle.query(progressQuery), handle.describe()]);
-  const running = (d.raw.pendingActivities ?? []).map((a) => {
+  const merged = { layer: p.layer, step: p.step as string | undefined, completedSteps: p.completedSteps, pending: [...(d.raw.pendingActivities ?? [])] };
+  for (const child of p.children ?? []) {
+    try {
+      const sub = await treeProgress(handle.client.getHandle(child));
+      merged.layer = sub.layer ?? merged.layer;
+      merged.step = sub.step ?? merged.step;
+      merged.completedSteps += sub.completedSteps;
+      merged.pending.push(...sub.pending);
+    } catch {
+      // A child that has not started yet, or has just finished: its parent's figures stand.
+    }
+  }
+  return merged;
+}
+
+/** The progress of a running workflow (with its child workflows), once, as a line. */
+export async function progressLine(handle: WorkflowHandle): Promise<string> {
+  const p = await treeProgress(handle);
+  const running = p.pending.map((a) => {
     const data = a.heartbeatDetails?.payloads?.[0]?.data;
     const details = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Details) : {};
     return describeHeartbeat(a.activityType?.name ?? '?', details);

@@ -216,6 +216,13 @@ export const PipelineSchema = z
       })
       .optional()
       .describe('Runs the pipeline once per combination of these settings, each as a child workflow, and compares them.'),
+    temporalLimits: z
+      .strictObject({
+        historyEvents: z.int().min(200).default(51_200).describe('History events one workflow may have (the server\'s limit.historyCount.error). Fan-outs continue as new well before it.'),
+        pendingActivities: z.int().min(1).default(2_000).describe('Activities one workflow may have in flight (limit.numPendingActivities.error). Fan-outs keep fewer in flight.'),
+      })
+      .prefault({})
+      .describe('The limits of the Temporal server the pipeline runs on (its dynamic config); the defaults are Temporal\'s. Runs keep within them: each layer is a child workflow, explain and simulate batches fan out in child workflows of their own with a bounded window, and continue as new before the history limit.'),
     steps: z
       .strictObject({
         defaults: StepSettings.optional().describe('Settings every step starts from.'),

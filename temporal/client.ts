@@ -5,7 +5,13 @@ import { Client, type ConnectionLike, type WorkflowHandle } from '@temporalio/cl
 import type { Plan, SweepPlan } from '../pipelines/plan';
 import { legiblePipeline, legibleSweep } from '../workflows';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from './search-attributes';
+import { dataConverterFor } from './payload-codec';
 import { workflowTaskQueue } from './workers';
+
+/** A client of the Temporal server for the store at `storeRoot`: its large payloads are kept in that store. */
+export function legibleClient(connection: ConnectionLike, storeRoot: string | undefined, namespace = 'default'): Client {
+  return new Client({ connection, namespace, ...(storeRoot ? { dataConverter: dataConverterFor(storeRoot) } : {}) });
+}
 
 export interface StartedRun {
   workflowId: string;
@@ -16,7 +22,7 @@ interface StartOptions {
   namespace?: string;
   queuePrefix?: string;
   workflowId?: string;
-  /** The artifact store's directory, kept in the memo: where a resume or report of the run must look. */
+  /** The artifact store's directory, kept in the memo (where a resume or report of the run must look); its large payloads go there. */
   storeRoot?: string;
 }
 
@@ -37,7 +43,7 @@ function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText:
 }
 
 export async function startPipelineRun(connection: ConnectionLike, plan: Plan, yamlText: string, o: StartOptions = {}): Promise<StartedRun> {
-  const client = new Client({ connection, namespace: o.namespace ?? 'default' });
+  const client = legibleClient(connection, o.storeRoot, o.namespace);
   const options = runOptions(plan, yamlText, o);
   const handle = await client.workflow.start(legiblePipeline, {
     ...options,
@@ -48,7 +54,7 @@ export async function startPipelineRun(connection: ConnectionLike, plan: Plan, y
 }
 
 export async function startSweepRun(connection: ConnectionLike, sweep: SweepPlan, yamlText: string, o: StartOptions = {}) {
-  const client = new Client({ connection, namespace: o.namespace ?? 'default' });
+  const client = legibleClient(connection, o.storeRoot, o.namespace);
   const options = runOptions(sweep, yamlText, o);
   const handle = await client.workflow.start(legibleSweep, {
     ...options,

@@ -51,6 +51,8 @@ export interface StepRow {
   attempt: number;
   failure?: string;
   reused?: boolean;
+  /** The workflow id of a child workflow (a layer, a fan-out), where the step is one. */
+  child?: string;
 }
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -84,6 +86,28 @@ export function stepsOf(events: HistoryEvent[]): StepRow[] {
     if (timedOut) Object.assign(steps.get(Number(timedOut.scheduledEventId))!, { state: 'timed out', failure: timedOut.failure?.message ?? undefined });
     const cancelled = e.activityTaskCanceledEventAttributes;
     if (cancelled) Object.assign(steps.get(Number(cancelled.scheduledEventId))!, { state: 'cancelled' });
+    const initiated = e.startChildWorkflowExecutionInitiatedEventAttributes;
+    if (initiated)
+      steps.set(id, {
+        scheduledEventId: id,
+        workflowTaskCompletedEventId: Number(initiated.workflowTaskCompletedEventId),
+        kind: initiated.workflowType?.name ?? '?',
+        summary: payloadText(e.userMetadata?.summary) ?? initiated.workflowId ?? '?',
+        state: 'scheduled',
+        attempt: 1,
+        child: initiated.workflowId ?? '?',
+      });
+    const child = (a: { initiatedEventId?: Long | number | null } | null | undefined) => (a ? steps.get(Number(a.initiatedEventId)) : undefined);
+    const childStarted = child(e.childWorkflowExecutionStartedEventAttributes);
+    if (childStarted) childStarted.state = 'running';
+    const childCompleted = child(e.childWorkflowExecutionCompletedEventAttributes);
+    if (childCompleted) childCompleted.state = 'completed';
+    const childFailed = child(e.childWorkflowExecutionFailedEventAttributes);
+    if (childFailed) Object.assign(childFailed, { state: 'failed', failure: e.childWorkflowExecutionFailedEventAttributes!.failure?.cause?.message ?? e.childWorkflowExecutionFailedEventAttributes!.failure?.message ?? undefined });
+    const childTimedOut = child(e.childWorkflowExecutionTimedOutEventAttributes);
+    if (childTimedOut) childTimedOut.state = 'timed out';
+    const childEnded = child(e.childWorkflowExecutionCanceledEventAttributes) ?? child(e.childWorkflowExecutionTerminatedEventAttributes);
+    if (childEnded) childEnded.state = 'cancelled';
   }
   return [...steps.values()];
 }
@@ -106,6 +130,30 @@ export interface ResumePlan {
   resetEventId: number;
   skipped: StepRow[];
   rerun: StepRow[];
+}
+
+export interface WorkflowHistory {
+  workflowId: string;
+  runId: string;
+  events: HistoryEvent[];
+}
+
+/**
+ * The histories of a workflow and of every child workflow under it (a run's layers and fan-outs), parent first,
+ * each run of a workflow that continued as new in turn.
+ */
+export async function runHistories(client: Client, workflowId: string, runId?: string): Promise<WorkflowHistory[]> {
+  const out: WorkflowHistory[] = [];
+  for (let run: string | undefined = runId ?? (await client.workflow.getHandle(workflowId).describe()).runId; run; ) {
+    const events: HistoryEvent[] = (await client.workflow.getHandle(workflowId, run).fetchHistory()).events ?? [];
+    out.push({ workflowId, runId: run, events });
+    for (const e of events) {
+      const started = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution;
+      if (started?.workflowId && started.runId) out.push(...(await runHistories(client, started.workflowId, started.runId)));
+    }
+    run = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return out;
 }
 
 /** Which steps a resume keeps and which it runs again: everything from the first step that did not finish. */
@@ -138,4 +186,27 @@ export async function resumeRun(client: Client, plan: ResumePlan): Promise<strin
     requestId: randomUUID(),
   });
   return response.runId!;
+}
+
+/** A poller seen this recently counts as a live worker (an idle worker polls again at least once a minute). */
+const LIVE_POLLER_SECONDS = 90;
+
+/**
+ * Of a run's task queues (its workflow queue `<prefix>-workflows` and `<prefix>-<tag>` for each tag), those that no
+ * worker has polled in the last LIVE_POLLER_SECONDS: a run whose queues have none waits until one starts.
+ */
+export async function queuesWithoutWorkers(client: Client, workflowQueue: string, tags: string[]): Promise<string[]> {
+  const prefix = workflowQueue.replace(/-workflows$/, '');
+  const queues: [name: string, type: temporal.api.enums.v1.TaskQueueType][] = [
+    [workflowQueue, 1], // TASK_QUEUE_TYPE_WORKFLOW
+    ...tags.map((t): [string, temporal.api.enums.v1.TaskQueueType] => [`${prefix}-${t}`, 2]), // TASK_QUEUE_TYPE_ACTIVITY
+  ];
+  const now = Date.now() / 1000;
+  const idle: string[] = [];
+  for (const [name, taskQueueType] of queues) {
+    const d = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name }, taskQueueType });
+    const live = (d.pollers ?? []).some((p) => now - Number(p.lastAccessTime?.seconds ?? 0) < LIVE_POLLER_SECONDS);
+    if (!live) idle.push(name);
+  }
+  return idle;
 }

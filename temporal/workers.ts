@@ -3,12 +3,15 @@
 // pipeline workflows. `worker.ts` starts them as a long-running process; `legible run` starts them in-process and,
 // to put every core to work (tfjs runs one thread per process), more worker processes beside it.
 import { fork, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_QUEUE_PREFIX, taskQueueFor } from '../pipelines/plan';
 import type { ResourceTag } from '../pipelines/schema';
 import { ArtifactStore } from '../store/artifacts';
+import { buildId, buildIdOf, CODE_ENTRIES } from './build-id';
+import { dataConverterFor } from './payload-codec';
 
 export const ALL_TAGS: ResourceTag[] = ['gpu', 'llm', 'cpu'];
 
@@ -24,9 +27,22 @@ export function queuePrefixOf(workflowQueue: string): string | undefined {
   return workflowQueue.endsWith('-workflows') ? workflowQueue.slice(0, -'-workflows'.length) : undefined;
 }
 
-/** The task queues of a store: `legible-<store id>-<tag>` and `legible-<store id>-workflows` (see ArtifactStore.id). */
-export function storeQueuePrefix(storeRoot: string): string {
-  return `${DEFAULT_QUEUE_PREFIX}-${new ArtifactStore(storeRoot).id()}`;
+/**
+ * The task queues of a store and a code version: `legible-<store id>-<build id>-<tag>` and `…-workflows` (see
+ * ArtifactStore.id and build-id.ts). Workers of another store, or of other code, never take a run's work.
+ */
+export function storeQueuePrefix(storeRoot: string, build = buildId()): string {
+  return `${DEFAULT_QUEUE_PREFIX}-${new ArtifactStore(storeRoot).id()}-${build}`;
+}
+
+/**
+ * What a queue prefix says about the runs on it: their store and build, where it names them. Runs started before
+ * stores had identities are on `legible`; before build ids, on `legible-<store id>`.
+ */
+export function parseQueuePrefix(prefix: string): { store?: string; build?: string } | undefined {
+  const m = new RegExp(`^${DEFAULT_QUEUE_PREFIX}(?:-([0-9a-f]{16})(?:-([0-9a-f]{12}))?)?$`).exec(prefix);
+  if (!m) return undefined;
+  return { ...(m[1] ? { store: m[1] } : {}), ...(m[2] ? { build: m[2] } : {}) };
 }
 
 export interface WorkerOptions {
@@ -36,13 +52,17 @@ export interface WorkerOptions {
   /** Also run the pipeline workflows (true unless this process only serves activities). */
   workflows: boolean;
   storeRoot: string;
-  /** Default: the store's own (storeQueuePrefix), so that workers of different stores never share work. */
+  /** Default: the store's and this code's own (storeQueuePrefix), so that workers of different stores or code never share work. */
   queuePrefix?: string;
+  /** The build id the queues carry and the workers' identity shows (default: that of the code they run). */
+  buildId?: string;
   concurrency?: Partial<Record<ResourceTag, number>>;
   /** Queue-wide limit on activities started per second, per tag (Temporal's maxTaskQueueActivitiesPerSecond). */
   activitiesPerSecond?: Partial<Record<ResourceTag, number>>;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** The workflow code's entry module (default workflows/index.ts): its build id names the queues (tests run other code). */
+  workflowsPath?: string;
 }
 
 export interface RunningWorkers {
@@ -52,15 +72,20 @@ export interface RunningWorkers {
   shutdown(): Promise<void>;
 }
 
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+export function bundleWorkflows(workflowsPath = require.resolve('../workflows')): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
 }
 
 export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
-  const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot);
+  const build = o.buildId ?? (o.workflowsPath ? buildIdOf([o.workflowsPath, ...CODE_ENTRIES.slice(1)]) : buildId());
+  const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot, build);
   const connection = await NativeConnection.connect({ address: o.address });
   const namespace = o.namespace ?? 'default';
   const activities = createActivities(new ArtifactStore(o.storeRoot));
+  // Which code answered each task, for whoever audits the run's history.
+  const identity = `legible@${build} ${process.pid}@${hostname()}`;
+  // Large payloads go to (and come from) the store: see payload-codec.ts.
+  const dataConverter = dataConverterFor(o.storeRoot);
   const workers: Worker[] = [];
   for (const tag of o.tags) {
     workers.push(
@@ -68,6 +93,8 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
         connection,
         namespace,
         taskQueue: taskQueueFor(tag, prefix),
+        identity,
+        dataConverter,
         activities,
         // Progress (epoch, step, loss) reaches `legible status` and the UI within seconds, not minutes.
         maxHeartbeatThrottleInterval: '2s',
@@ -83,7 +110,9 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
         connection,
         namespace,
         taskQueue: workflowTaskQueue(prefix),
-        ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
+        identity,
+        dataConverter,
+        ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowBundle: await bundleWorkflows(o.workflowsPath) }),
       }),
     );
   }

@@ -13,7 +13,8 @@ import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
 import { planSize } from '../pipelines/plan-size';
 import { STEP_KINDS, type StepKind } from '../pipelines/schema';
-import { startPipelineRun } from '../temporal/client';
+import { legibleClient, startPipelineRun } from '../temporal/client';
+import { runHistories, type WorkflowHistory } from '../temporal/runs';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
@@ -48,7 +49,7 @@ describe('a pipeline on the Temporal dev server', () => {
   let scheduled: { type: StepKind; queue: string; id: string }[];
   let completed: Map<string, { reused: boolean; alignLoss?: number }>;
   let inputs: Map<string, ScoringInput>;
-  let historyLength = 0;
+  let histories: WorkflowHistory[] = [];
   const plan = expandPlan(parsePipeline(PIPELINE), PIPELINE, PREFIX);
 
   before(async () => {
@@ -59,24 +60,20 @@ describe('a pipeline on the Temporal dev server', () => {
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-it-')), queuePrefix: PREFIX });
     const { handle } = await startPipelineRun(env.connection, plan, PIPELINE, { queuePrefix: PREFIX, workflowId: 'itest-1' });
     report = currentReport(await handle.result());
-    const events = (await handle.fetchHistory()).events ?? [];
-    historyLength = events.length;
+    // The run's workflow, its layers' child workflows and their fan-outs.
+    histories = await runHistories(legibleClient(env.connection, undefined), 'itest-1');
+    // Event ids are per history: keyed by run id and event id.
+    const events = histories.flatMap((h) => h.events.map((e) => ({ e, key: (id: unknown) => `${h.runId}/${String(id)}` })));
     scheduled = events
-      .filter((e) => e.activityTaskScheduledEventAttributes)
-      .map((e) => ({
+      .filter(({ e }) => e.activityTaskScheduledEventAttributes)
+      .map(({ e, key }) => ({
         type: e.activityTaskScheduledEventAttributes!.activityType!.name as StepKind,
         queue: e.activityTaskScheduledEventAttributes!.taskQueue!.name!,
-        id: String(e.eventId),
+        id: key(e.eventId),
       }));
-    inputs = new Map(
-      events
-        .filter((e) => e.activityTaskScheduledEventAttributes)
-        .map((e) => [String(e.eventId), decode(e.activityTaskScheduledEventAttributes!.input!) as unknown as ScoringInput]),
-    );
+    inputs = new Map(events.filter(({ e }) => e.activityTaskScheduledEventAttributes).map(({ e, key }) => [key(e.eventId), decode(e.activityTaskScheduledEventAttributes!.input!) as unknown as ScoringInput]));
     completed = new Map(
-      events
-        .filter((e) => e.activityTaskCompletedEventAttributes)
-        .map((e) => [String(e.activityTaskCompletedEventAttributes!.scheduledEventId), decode(e.activityTaskCompletedEventAttributes!.result!)]),
+      events.filter(({ e }) => e.activityTaskCompletedEventAttributes).map(({ e, key }) => [key(e.activityTaskCompletedEventAttributes!.scheduledEventId), decode(e.activityTaskCompletedEventAttributes!.result!)]),
     );
   });
 
@@ -105,7 +102,14 @@ describe('a pipeline on the Temporal dev server', () => {
     const size = planSize(plan);
     assert.equal(size.activities, scheduled.length);
     assert.ok(size.resultBytes >= JSON.stringify(report).length, `estimated report ${size.resultBytes} bytes, actual ${JSON.stringify(report).length}`);
-    assert.ok(size.historyEvents >= historyLength, `estimated ${size.historyEvents} events, actual ${historyLength}`);
+    // Each layer a child workflow, each explain or simulate fan-out a child of its layer; each history within its estimate.
+    const layerHistories = histories.filter((h) => /-layer-[^-]+$/.test(h.workflowId));
+    assert.deepEqual(layerHistories.map((h) => h.workflowId), plan.layers.map((l) => `itest-1-layer-${l.name}`));
+    assert.ok(size.pipelineEvents >= histories[0]!.events.length, `estimated ${size.pipelineEvents} events, actual ${histories[0]!.events.length}`);
+    for (const h of layerHistories) assert.ok(size.layerEvents >= h.events.length, `${h.workflowId}: estimated ${size.layerEvents} events, actual ${h.events.length}`);
+    const fanOuts = histories.filter((h) => /-\d+-(explain|simulate)Neurons$/.test(h.workflowId));
+    assert.ok(fanOuts.length >= 14);
+    for (const h of fanOuts) assert.ok(size.fanOut.eventsPerRun >= h.events.length, `${h.workflowId}: estimated ${size.fanOut.eventsPerRun} events, actual ${h.events.length}`);
   });
 
   it('raises the legible neurons\' explanation scores, measured on the same tokens before and after', () => {

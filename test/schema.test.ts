@@ -155,16 +155,25 @@ describe('plan size against Temporal\'s limits', () => {
     }
   });
 
-  it('refuses, with the limit and what to change, a plan that Temporal would stop part-way', () => {
+  it('fits any width within the limits: GPT-2 small\'s shape on paper, and one unit per activity', () => {
     // GPT-2 small's MLP shape: 12 layers of 3072 neurons.
-    const gpt2 = planProblems(plan(layers(12, 3072)));
-    assert.equal(gpt2.length, 2, gpt2.join('\n'));
-    assert.match(gpt2[0]!, /history events .* past Temporal's limit of 51,200: raise interpretability.unitsPerActivity/);
-    assert.match(gpt2[1]!, /report would be about 12\.\d MB, past Temporal's payload limit/);
-    // One unit per activity over a wide layer: too many activities in flight at once.
-    assert.match(planProblems(plan(layers(1, 4096), 'interpretability: { unitsPerActivity: 1 }')).join('\n'), /4096 activities in flight at once, past Temporal's limit of 2000/);
-    assert.deepEqual(planProblems(plan(layers(2, 1024))), []);
-    const size = planSize(plan(layers(2, 1024)));
-    assert.ok(size.historyEvents < 51_200 && size.resultBytes < 2 * 1024 * 1024 && size.peakInFlight === 32);
+    const gpt2 = plan(layers(12, 3072));
+    assert.deepEqual(planProblems(gpt2), []);
+    const size = planSize(gpt2);
+    assert.ok(size.pipelineEvents < 51_200 && size.layerEvents < 51_200 && size.fanOut.eventsPerRun < 51_200, JSON.stringify(size));
+    assert.equal(size.fanOut.inFlight, 96); // 3072 / 32 per activity
+    assert.ok(size.resultBytes > 2 * 1024 * 1024, 'the report is larger than a payload may be: it travels as an artifact reference');
+    const one = planSize(plan(layers(1, 4096), 'interpretability: { unitsPerActivity: 1 }'));
+    assert.equal(one.fanOut.inFlight, 1800, 'a window of 90% of the pending-activity limit');
+    assert.ok(one.fanOut.runs === 1 && one.fanOut.eventsPerRun < 51_200 * 0.81, JSON.stringify(one.fanOut));
+    // Scaled-down limits: more, smaller runs.
+    const small = planSize(plan(layers(1, 40), 'interpretability: { unitsPerActivity: 1 }\ntemporalLimits: { historyEvents: 300, pendingActivities: 10 }'));
+    assert.deepEqual(small.fanOut, { activities: 40, inFlight: 9, runs: 2, eventsPerRun: 234 });
+  });
+
+  it('refuses, with the limit, only a server whose limits a layer\'s fixed steps cannot fit', () => {
+    const problems = planProblems(plan(layers(1, 64), 'interpretability: { dictionary: { enabled: true } }\ntemporalLimits: { historyEvents: 200 }'));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /a layer workflow would write about 2\d\d history events, past temporalLimits\.historyEvents \(200\)/);
   });
 });

@@ -9,7 +9,6 @@
 // before the `faithfulness` change skip substitution and the controls.
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { GroupScores, UnitScore } from '../interp/scoring';
-import type { LabelShape } from '../llm/label-shape';
 import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
 import type { Estimate } from '../stats/bootstrap';
@@ -17,10 +16,12 @@ import type { ArtifactRef } from '../store/artifacts';
 import type { AblationFigures, LabelsAloneFigures, TaskFigures } from '../activities';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-attributes';
 import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
-import { derangement, measureFaithfulness, RANDOM_MODEL_SEED, type Controls, type FaithfulnessBeforeAfter } from './faithfulness';
-import { batches, mix, range, stepRunner } from './steps';
+import { RANDOM_MODEL_SEED, type Controls, type FaithfulnessBeforeAfter } from './faithfulness';
+import { legibleLayer, processLayer, type LayerInput } from './layer';
+import { batches, stepRunner, type StepInput } from './steps';
 
 export { progressQuery, type PipelineProgress } from './steps';
+export { pickLegibleUnits } from './layer';
 
 /** The version of the report this code writes; reports without one were written by pipeline-v1.ts. */
 export const REPORT_VERSION = 2;
@@ -127,11 +128,13 @@ export interface PipelineReport {
 const FIXED_SCORE_TEXT_PATCH = 'fixed-score-text';
 /** patched() marker: runs started before it skip substitution, the controls and the network on its labels alone. */
 const FAITHFULNESS_PATCH = 'faithfulness';
+/** patched() marker: runs started before it process their layers inline, not as child workflows. */
+const LAYER_WORKFLOWS_PATCH = 'layer-workflows';
 
 export async function legiblePipeline(plan: Plan): Promise<PipelineReport | PipelineReportV1> {
   if (!patched(FIXED_SCORE_TEXT_PATCH)) return legiblePipelineV1(plan);
   const p = plan.pipeline;
-  const { step, enterLayer, finish, backends, usage } = stepRunner(plan);
+  const { step, child, enterLayer, finish, backends, usage } = stepRunner(plan);
   const measuresFaithfulness = patched(FAITHFULNESS_PATCH);
 
   const prepared = await step('prepareCorpus', { pipeline: p });
@@ -147,161 +150,24 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
 
   /** Labels of each processed layer's neurons, by depth: the incoming context of the layer above. */
   const labelsByDepth = new Map<number, ArtifactRef[]>();
-  const incoming = p.interpretability.incoming;
   /** The random-model control: an untrained network of the same shape, explained and scored like the real one. */
   const randomModel = measuresFaithfulness ? (await step('initialiseRandomModel', { model: base.model, seed: p.seed + RANDOM_MODEL_SEED })).model : undefined;
+  const layerWorkflows = patched(LAYER_WORKFLOWS_PATCH);
 
   for (const layer of plan.layers) {
     enterLayer(layer.name);
-    const allUnits = range(layer.width);
-    /** Runs one activity per batch of units, all at once: a layer fans out over the llm queue's workers. */
-    const fanOut = <T>(units: number[], run: (batch: number[]) => Promise<T>) => Promise.all(batches(units, p.interpretability.unitsPerActivity).map(run));
-    const explain = async (records: ArtifactRef, units: number[], withIncoming: boolean) => {
-      const below = labelsByDepth.get(layer.depth - 1);
-      const context = withIncoming && incoming && below ? { incoming: { model, layer: layer.name, labelsBelow: below, topN: incoming.topN } } : {};
-      const results = await fanOut(units, (batch) => step('explainNeurons', { pipeline: p, corpus, records, units: batch, ...context }));
-      for (const r of results) for (const shape of r.shapes ?? []) shapes.set(`${records.sha256}/${shape.unit}`, shape);
-      return results.map((r) => r.labels);
-    };
-    /** The shape of each label made in this layer (concept or word list, listed words), by records and unit. */
-    const shapes = new Map<string, LabelShape>();
-    const simulate = async (labels: ArtifactRef[], split: 'select' | 'score' | 'align', units: number[]) =>
-      (await fanOut(units, (batch) => step('simulateNeurons', { pipeline: p, corpus, labels, split, units: batch }))).map((r) => r.simulation);
-
-    // Labels are made on training text (explain); the legible neurons are chosen on one part of the held-out text
-    // (select), and every reported score is measured on another (score).
-    const splits = layer.dictionary ? (['explain', 'align', 'select', 'score'] as const) : (['explain', 'select', 'score'] as const);
-    const recorded = (await step('recordActivations', { corpus, model, layer: layer.name, splits: [...splits] })).records;
-    const neuronLabels = await explain(recorded.explain!, allUnits, true);
-    const ownOnSelect = await simulate(neuronLabels, 'select', allUnits);
-    const selection = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.select!, simulations: ownOnSelect });
-
-    let alignedLabels = neuronLabels;
-    let legibleUnits: number[];
-    let dictionary: Omit<DictionaryReport, 'legibleBeforeWithFeatureLabels'> | undefined;
-    /** The shape of the label a legible neuron carries: its own, or its dictionary feature's. */
-    let carriedLabelShape = (unit: number) => shapes.get(`${recorded.explain!.sha256}/${unit}`);
-    if (layer.dictionary) {
-      // Explain the dictionary's features like neurons; the best-explained become the legible neurons' labels.
-      const learned = await step('learnDictionary', {
-        pipeline: p,
-        layer: layer.name,
-        settings: layer.dictionary,
-        train: [recorded.explain!, recorded.align!],
-        encode: { explain: recorded.explain!, select: recorded.select! },
-      });
-      const featureLabels = await explain(learned.records.explain!, learned.liveFeatures, false);
-      const featureScores = await step('scoreExplanations', { pipeline: p, corpus, records: learned.records.select!, simulations: await simulate(featureLabels, 'select', learned.liveFeatures) });
-      const assigned = await step('assignDictionaryFeatures', {
-        neuronRecords: recorded.select!,
-        featureRecords: learned.records.select!,
-        featureScores: featureScores.scores,
-        neuronLabels,
-        featureLabels,
-        count: layer.legibleUnits,
-        minCorrelation: layer.dictionary.minCorrelation,
-      });
-      alignedLabels = [assigned.labels];
-      legibleUnits = assigned.legibleUnits;
-      dictionary = {
-        ...learned.stats,
-        liveFeatures: learned.liveFeatures.length,
-        meanFeatureScore: sum(featureScores.scores.map((s) => s.allTokens)) / learned.stats.features,
-        meanNeuronScore: selection.meanAllTokens,
-        minCorrelation: layer.dictionary.minCorrelation,
-        assignments: assigned.assignments,
-      };
-      const featureOf = new Map(assigned.assignments.map((a) => [a.neuron, a.feature]));
-      carriedLabelShape = (unit) => shapes.get(`${learned.records.explain!.sha256}/${featureOf.get(unit)}`);
-    } else {
-      legibleUnits = pickLegibleUnits(selection.scores, layer.legibleUnits, p.interpretability.legibleSelection, p.seed * 31 + layer.depth);
-    }
-    const isLegible = new Set(legibleUnits);
-    const legibleLabels = labelShapes(legibleUnits.flatMap((u) => carriedLabelShape(u) ?? []));
-    const groups = { legible: legibleUnits, free: allUnits.filter((u) => !isLegible.has(u)) };
-
-    // Before: every neuron with its own label, on the score text, on the model as it was before this layer.
-    const ownSimulations = await simulate(neuronLabels, 'score', allUnits);
-    const before = await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: ownSimulations, groups });
-    // The permuted-labels control: each legible neuron is aligned to another's label.
-    const permuted = (p.alignment.labels ?? 'own') === 'permuted' && legibleUnits.length > 1;
-    if (permuted) alignedLabels = [(await step('permuteLabels', { labels: alignedLabels, pairs: derangement(legibleUnits, p.seed * 23 + layer.depth) })).labels];
-    // After: each neuron with the label it was aligned to (later simulations take a unit's place in the list).
-    const relabelled = alignedLabels !== neuronLabels;
-    const alignedSimulations = relabelled ? [...ownSimulations, ...(await simulate(alignedLabels, 'score', legibleUnits))] : ownSimulations;
-    const withFeatureLabels = layer.dictionary ? await step('scoreExplanations', { pipeline: p, corpus, records: recorded.score!, simulations: alignedSimulations, groups: { legible: legibleUnits } }) : undefined;
-
-    // With no legible neurons the step trains for as long on the task alone: that is how the control is trained.
-    const targets = await simulate(alignedLabels, 'align', legibleUnits);
-    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model, layer: layer.name, legibleUnits, simulations: targets });
-    // In substitute mode the layers above are retrained on the labels' simulations in the legible neurons' place.
-    const substitutes = (p.alignment.mode ?? 'target') === 'substitute';
-    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits, simulations: targets } } : {}) });
-    const modelBefore = model;
-    model = retrained.model;
-    layerHashes = retrained.layerHashes;
-    labelsByDepth.set(layer.depth, neuronLabels);
-    // The matched control: the same schedule with no legible neurons, from the previous layer's control.
-    const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: control, layer: layer.name, legibleUnits: [], simulations: [] });
-    const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: [], simulations: [] } } : {}) });
-    control = controlRetrained.model;
-
-    const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;
-    const after = await step('scoreExplanations', {
-      pipeline: p,
-      corpus,
-      records: recordedAfter.score!,
-      simulations: alignedSimulations,
-      sentencesFrom: recorded.score!,
-      groups,
-      baseline: { records: recorded.score!, simulations: ownSimulations },
-    });
-    const controlTask = (await step('evaluateTask', { corpus, model: control })).metrics;
-    const evaluated = await step('evaluateTask', { corpus, model, against: { control, base: base.model } });
-
-    // Is the label the neuron? Substitution before and after, with the controls beside the scores.
-    const faithful = measuresFaithfulness
-      ? await measureFaithfulness({ step, simulate, explain, pipeline: p, corpus, layer: layer.name, depth: layer.depth, groups, randomModel: randomModel!, modelBefore, model, recordedBefore: recorded.score!, recordedAfter: recordedAfter.score!, ownOnSelect, ownSimulations, alignedLabels: relabelled ? alignedLabels : undefined, alignedSimulations })
-      : {};
-
-    layers.push({
-      layer: layer.name,
-      depth: layer.depth,
-      width: layer.width,
-      legibleUnits,
-      legibleAsked: layer.legibleUnits,
-      eligible: selection.scores.filter((s) => s.allTokens > 0).length,
-      legibleSelection: layer.dictionary ? 'dictionary' : p.interpretability.legibleSelection,
-      ...(measuresFaithfulness
-        ? {
-            alignment: {
-              mode: p.alignment.mode ?? 'target',
-              labels: permuted ? 'permuted' : 'own',
-              offWeight: p.alignment.offWeight ?? 1,
-              weight: p.alignment.weight,
-              ...(p.alignment.labels === 'permuted' && !permuted ? { note: `permuted labels were asked for, but ${legibleUnits.length} legible neuron${legibleUnits.length === 1 ? ' has' : 's have'} no other label to take` } : {}),
-            },
-          }
-        : {}),
-      legibleLabels,
-      scoresBefore: before.scores,
-      scoresAfter: after.scores,
-      sentencesPerUnit: before.sentencesPerUnit!,
-      legible: { before: before.groups!.legible!, after: after.groups!.legible! },
-      free: { before: before.groups!.free!, after: after.groups!.free! },
-      task: { before: task, after: evaluated.metrics, control: controlTask, vsControl: evaluated.differences!.control!, vsBase: evaluated.differences!.base! },
-      trainingSteps: { constructed: aligned.steps + retrained.steps, control: controlAligned.steps + controlRetrained.steps },
-      alignLoss: aligned.alignLoss,
-      frozenWeights: retrained.layerHashes[layer.name]!,
-      labels: neuronLabels,
-      alignedLabels,
-      recordsBefore: recorded.score!,
-      recordsAfter: recordedAfter.score!,
-      simulations: alignedSimulations,
-      ...(dictionary ? { dictionary: { ...dictionary, legibleBeforeWithFeatureLabels: withFeatureLabels!.groups!.legible! } } : {}),
-      ...faithful,
-    });
-    task = evaluated.metrics;
+    const below = labelsByDepth.get(layer.depth - 1);
+    const input: LayerInput = { plan, layer, corpus, base: base.model, model, control, task, ...(below ? { labelsBelow: below } : {}), ...(randomModel ? { randomModel } : {}), measuresFaithfulness };
+    // Each layer a child workflow; runs started before that run it here, its batches all at once in this history.
+    const outcome = layerWorkflows
+      ? await child(legibleLayer, `${workflowInfo().workflowId}-layer-${layer.name}`, [input], `layer ${layer.name}`)
+      : await processLayer(input, step, (kind, stepInput, units) => Promise.all(batches(units, p.interpretability.unitsPerActivity).map((b) => step(kind, { ...stepInput, units: b } as StepInput<typeof kind>))));
+    layers.push(outcome.report);
+    model = outcome.model;
+    control = outcome.control;
+    layerHashes = outcome.layerHashes;
+    task = outcome.task;
+    labelsByDepth.set(layer.depth, outcome.labels);
   }
   // How much the final network leans on each layer's legible and free neurons, against random subsets.
   for (const l of layers) {
@@ -346,31 +212,6 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
     usage: usage(),
     ...(labelsAlone ? { labelsAlone } : {}),
   };
-}
-
-/**
- * The units that become legible: `count` of those with a positive all-tokens score on the selection text (a label
- * that predicts its neuron no better than chance is no label to align to), either the best-explained ('best'; ties
- * by unit index) or a random subset ('random', drawn with `seed`: the control for the selection effect). Fewer
- * than `count` where fewer qualify. Returned in unit order.
- */
-export function pickLegibleUnits(scores: UnitScore[], count: number, how: 'best' | 'random' = 'best', seed = 0): number[] {
-  const eligible = scores.filter((s) => s.allTokens > 0);
-  const order = how === 'best' ? eligible.sort((a, b) => b.allTokens - a.allTokens || a.unit - b.unit) : eligible.sort((a, b) => mix(seed, a.unit) - mix(seed, b.unit) || a.unit - b.unit);
-  return order
-    .slice(0, count)
-    .map((s) => s.unit)
-    .sort((a, b) => a - b);
-}
-
-/** Over a set of labels: the share that name a concept, and the mean number of listed words (NaN for none). */
-function labelShapes(shapes: LabelShape[]): { labels: number; conceptShare: number; meanListedWords: number } {
-  const n = shapes.length;
-  return { labels: n, conceptShare: n === 0 ? NaN : shapes.filter((s) => s.concept).length / n, meanListedWords: n === 0 ? NaN : sum(shapes.map((s) => s.listedWords)) / n };
-}
-
-function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
 }
 
 export interface SweepReport {

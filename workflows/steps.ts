@@ -2,7 +2,7 @@
 // the plan), a readable summary in the Temporal UI, the step and layer search attributes, and the progress, backends
 // and language-model usage a run reports; and the small deterministic helpers workflow code shares (ranges, batches,
 // a seeded order without an RNG). Shared by every version of the pipeline workflow.
-import { defineQuery, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, type Workflow, type WorkflowResultType } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Plan } from '../pipelines/plan';
 import type { StepKind } from '../pipelines/schema';
@@ -12,16 +12,27 @@ import { LAYER_ATTRIBUTE, STEP_ATTRIBUTE } from '../temporal/search-attributes';
 export interface PipelineProgress {
   layer?: string;
   step?: StepKind;
+  /** Steps finished by this workflow and by the child workflows it has finished waiting for. */
   completedSteps: number;
+  /** The child workflows running now (a layer; a fan-out of explain or simulate batches): where the rest of the progress is. */
+  children?: string[];
 }
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
 
 export type StepResult<K extends StepKind> = Awaited<ReturnType<Activities[K]>>;
+export type StepInput<K extends StepKind> = Parameters<Activities[K]>[0];
+
+/** What a child workflow that runs steps of its own hands back besides its result (see stepRunner's child). */
+export interface SubtreeFigures {
+  usage: Usage;
+  backends: string[];
+  completedSteps: number;
+}
 
 /** The step runner of one pipeline run, with what it gathers along the way. */
 export function stepRunner(plan: Plan) {
-  const progress: PipelineProgress = { completedSteps: 0 };
+  const progress: PipelineProgress = { completedSteps: 0, children: [] };
   setHandler(progressQuery, () => progress);
   const backends = new Set<string>();
   let usage = noUsage();
@@ -42,9 +53,37 @@ export function stepRunner(plan: Plan) {
       summary: where.join(', '),
     })[kind] as (i: typeof input) => Promise<StepResult<K>>;
     const result = await activity(input);
+    record(result);
+    return result;
+  }
+
+  /** Counts a finished step, with its backend and language-model usage. */
+  function record(result: object): void {
     progress.completedSteps++;
     if ('backend' in result && typeof result.backend === 'string') backends.add(result.backend);
-    if ('usage' in result) usage = addUsage(usage, result.usage);
+    if ('usage' in result) usage = addUsage(usage, result.usage as Usage);
+  }
+
+  /**
+   * Runs a child workflow (summary: what it shows in the Temporal UI) and counts what it did: a list result is one
+   * finished step per item (a fan-out's step results); an object with SubtreeFigures adds those (a layer).
+   */
+  async function child<W extends Workflow>(workflow: W, workflowId: string, args: Parameters<W>, summary: string): Promise<WorkflowResultType<W>> {
+    progress.children!.push(workflowId);
+    let result: WorkflowResultType<W>;
+    try {
+      // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
+      result = (await executeChild<Workflow>(workflow.name, { workflowId, args: args as unknown[], staticSummary: summary, workflowTaskTimeout: '1m' })) as WorkflowResultType<W>;
+    } finally {
+      progress.children = progress.children!.filter((c) => c !== workflowId);
+    }
+    if (Array.isArray(result)) for (const r of result) record(r as object);
+    else {
+      const subtree = result as unknown as SubtreeFigures;
+      progress.completedSteps += subtree.completedSteps;
+      for (const b of subtree.backends) backends.add(b);
+      usage = addUsage(usage, subtree.usage);
+    }
     return result;
   }
 
@@ -63,11 +102,28 @@ export function stepRunner(plan: Plan) {
     setCurrentDetails('finished');
   }
 
-  return { step, enterLayer, finish, backends, usage: (): Usage => usage };
+  return { step, child, enterLayer, finish, backends, usage: (): Usage => usage, completedSteps: (): number => progress.completedSteps };
 }
 
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * Runs `run` on every item with at most `window` running at once (a new one starts as one finishes); the results in
+ * item order. Deterministic in workflow code: Temporal delivers the completions in the order of the history.
+ */
+export async function inWindow<T, R>(items: T[], window: number, run: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const k = next++;
+      results[k] = await run(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, items.length) }, lane));
+  return results;
 }
 
 export function batches<T>(xs: T[], size: number): T[][] {

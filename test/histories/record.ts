@@ -1,5 +1,6 @@
 // Records the workflow histories that test/replay.test.ts replays: runs each pipeline below on a local dev server
-// and saves its history as JSON beside this file. Run it (`npm run histories`) after a deliberate change to the
+// and saves its history as JSON beside this file, with those of its first layer's child workflow and of that layer's
+// first fan-out, each named by its workflow id (replay.test.ts replays them under it: child ids derive from it). Run it (`npm run histories`) after a deliberate change to the
 // workflow, and keep the old histories that running workflows may still have: replaying them proves that the new
 // workflow code is deterministic for runs started by the old one (use patched() where it is not).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -9,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipeline } from '../../pipelines/load';
 import { DEFAULT_QUEUE_PREFIX, expandPlan } from '../../pipelines/plan';
-import { startPipelineRun } from '../../temporal/client';
+import { legibleClient, startPipelineRun } from '../../temporal/client';
+import { runHistories } from '../../temporal/runs';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { ensureTemporalCli } from '../../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers } from '../../temporal/workers';
@@ -39,13 +41,19 @@ async function main(): Promise<void> {
   const cli = ensureTemporalCli();
   const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: cli }, searchAttributes: SEARCH_ATTRIBUTES } });
   // The queues every earlier history ran on (legible-*), so that the recorded histories stay alike.
-  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-histories-')), queuePrefix: DEFAULT_QUEUE_PREFIX });
+  const storeRoot = mkdtempSync(join(tmpdir(), 'legible-histories-'));
+  const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot, queuePrefix: DEFAULT_QUEUE_PREFIX });
+  const client = legibleClient(env.connection, storeRoot);
   try {
     for (const [name, text] of Object.entries(PIPELINES)) {
-      const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(text, name), text), text, { workflowId: `replay-${name}` });
+      const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(text, name), text), text, { workflowId: `replay-${name}`, storeRoot });
       await handle.result();
-      writeFileSync(join(__dirname, `${name}.json`), historyToJSON(await handle.fetchHistory()));
-      console.log(`recorded test/histories/${name}.json`);
+      const histories = await runHistories(client, `replay-${name}`);
+      const pick = [histories[0]!, histories.find((h) => /-layer-[^-]+$/.test(h.workflowId))!, histories.find((h) => /-layer-[^-]+-1-explainNeurons$/.test(h.workflowId))!];
+      for (const h of pick) {
+        writeFileSync(join(__dirname, `${h.workflowId}.json`), historyToJSON({ events: h.events }));
+        console.log(`recorded test/histories/${h.workflowId}.json`);
+      }
     }
   } finally {
     await workers.shutdown();
