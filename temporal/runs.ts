@@ -103,13 +103,20 @@ export function stepsOf(events: HistoryEvent[]): StepRow[] {
     const childCompleted = child(e.childWorkflowExecutionCompletedEventAttributes);
     if (childCompleted) childCompleted.state = 'completed';
     const childFailed = child(e.childWorkflowExecutionFailedEventAttributes);
-    if (childFailed) Object.assign(childFailed, { state: 'failed', failure: e.childWorkflowExecutionFailedEventAttributes!.failure?.cause?.message ?? e.childWorkflowExecutionFailedEventAttributes!.failure?.message ?? undefined });
+    if (childFailed) Object.assign(childFailed, { state: 'failed', failure: rootCause(e.childWorkflowExecutionFailedEventAttributes!.failure) });
     const childTimedOut = child(e.childWorkflowExecutionTimedOutEventAttributes);
     if (childTimedOut) childTimedOut.state = 'timed out';
     const childEnded = child(e.childWorkflowExecutionCanceledEventAttributes) ?? child(e.childWorkflowExecutionTerminatedEventAttributes);
     if (childEnded) childEnded.state = 'cancelled';
   }
   return [...steps.values()];
+}
+
+/** The innermost message of a failure's cause chain (a child's failure wraps its step's, which wraps the error). */
+function rootCause(failure: temporal.api.failure.v1.IFailure | null | undefined): string | undefined {
+  let f = failure;
+  for (let depth = 0; f?.cause && depth < 20; depth++) f = f.cause;
+  return f?.message ?? undefined;
 }
 
 function payloadText(p: temporal.api.common.v1.IPayload | null | undefined): string | undefined {

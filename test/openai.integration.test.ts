@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
-import { startPipelineRun } from '../temporal/client';
+import { legibleClient, startPipelineRun } from '../temporal/client';
+import { runHistories } from '../temporal/runs';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
@@ -69,8 +70,8 @@ describe('a pipeline with an OpenAI-compatible explainer and simulator', () => {
     // The incoming context reached the explainer of h2.
     assert.ok(server.requests.some((r) => r.body.messages[1]!.content.includes("The neuron's strongest inputs from the layer below")));
 
-    // Payloads are base64 in the history: read them as text, as the Temporal UI shows them.
-    const raw = await handle.fetchHistory();
+    // Payloads are base64 in the history: read them as text, as the Temporal UI shows them (every workflow of the run).
+    const raw = (await runHistories(legibleClient(env.connection, undefined), 'llm-1')).map((h) => h.events);
     const history = JSON.stringify(raw, (key, v) => (key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v));
     assert.ok(!JSON.stringify(raw).includes(KEY));
     assert.ok(history.includes('LEGIBLE_IT_KEY'), 'the variable name is in the plan');
@@ -89,10 +90,14 @@ describe('a pipeline with an OpenAI-compatible explainer and simulator', () => {
       const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(text), text, PREFIX), text, { queuePrefix: PREFIX, workflowId: 'llm-2' });
       await assert.rejects(handle.result(), (err: Error) => {
         assert.ok(err instanceof WorkflowFailedError);
-        assert.match(String((err.cause?.cause as Error | undefined)?.message), /HTTP 401/);
+        // The workflow's failure wraps its layer's, which wraps the fan-out's, the step's and the endpoint's error.
+        let root: Error = err;
+        while (root.cause instanceof Error) root = root.cause;
+        assert.match(root.message, /HTTP 401/);
         return true;
       });
-      const events = (await handle.fetchHistory()).events ?? [];
+      // The run's steps are spread over its layer's and fan-outs' child workflows.
+      const events = (await runHistories(legibleClient(env.connection, undefined), 'llm-2')).flatMap((h) => h.events);
       const failed = events.filter((e) => e.activityTaskFailedEventAttributes);
       assert.ok(failed.length >= 1);
       for (const f of failed) assert.equal(f.activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.nonRetryable, true);

@@ -52,7 +52,9 @@ describe('worker processes', () => {
     const store = tmp('store');
     workflows = await startWorkers({ address: server.address, tags: [], workflows: true, storeRoot: store });
     beside = await startWorkerProcesses(2, { address: server.address, storeRoot: store, tags: ALL_TAGS });
+    // A worker's identity: legible@<build id> <pid>@<host>.
     const identities = beside.processes.map((p) => `${p.pid}@`);
+    const pidOf = (identity: string) => identity.split(' ').at(-1)!;
 
     const queuePrefix = storeQueuePrefix(store);
     const { handle } = await startSweepRun(client.connection, expandSweep(parsePipeline(SWEEP), SWEEP, queuePrefix), SWEEP, { queuePrefix, workflowId: 'processes-sweep' });
@@ -65,7 +67,7 @@ describe('worker processes', () => {
       const kinds = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [Number(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name!]));
       for (const e of events) {
         const started = e.activityTaskStartedEventAttributes;
-        if (started) assert.ok(identities.some((id) => started.identity!.startsWith(id)), `${started.identity} is not one of the worker processes (${identities.join(', ')})`);
+        if (started) assert.ok(identities.some((id) => pidOf(started.identity!).startsWith(id)), `${started.identity} is not one of the worker processes (${identities.join(', ')})`);
         const done = e.activityTaskCompletedEventAttributes;
         if (done && kinds.get(Number(done.scheduledEventId)) === 'trainBaseModel') {
           const startedBy = events.find((s) => Number(s.eventId) === Number(done.startedEventId))!.activityTaskStartedEventAttributes!.identity!;

@@ -43,7 +43,7 @@ describe('a sweep and its report', () => {
     env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
     store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-sweep-')));
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: store.root, queuePrefix: 'sweep' });
-    const { handle } = await startSweepRun(env.connection, expandSweep(parsePipeline(PIPELINE), PIPELINE, 'sweep'), PIPELINE, { queuePrefix: 'sweep', workflowId: 'sweep-test' });
+    const { handle } = await startSweepRun(env.connection, expandSweep(parsePipeline(PIPELINE), PIPELINE, 'sweep'), PIPELINE, { queuePrefix: 'sweep', workflowId: 'sweep-test', storeRoot: store.root });
     report = await handle.result();
     const history = (await handle.fetchHistory()).events ?? [];
     events = { childStarted: history.filter((e) => e.childWorkflowExecutionStartedEventAttributes).length };
