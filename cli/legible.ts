@@ -10,6 +10,7 @@ import { describePlanSize, planProblems } from '../pipelines/plan-size';
 import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { legibleClient, startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { buildId } from '../temporal/build-id';
+import { offloadBytes } from '../temporal/payload-codec';
 import { listRuns, planResume, queuesWithoutWorkers, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, devServerRecord, ensureTemporalCli, stateDir, stopDevServer, tryConnect, type Server } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, parseQueuePrefix, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
@@ -132,7 +133,7 @@ function validate(files: string[]): number {
       const { pipeline, text } = loadPipelineFile(file);
       checkCorpus(file, pipeline);
       const plan = checkPlanSize(file, pipeline, text);
-      console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan)}`);
+      console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan, offloadBytes())}`);
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;
       console.error(err.message);
@@ -351,7 +352,8 @@ async function server(args: string[]): Promise<number> {
     if (connection) {
       // Every run on this server depends on it, whichever store it belongs to.
       const open: string[] = [];
-      for await (const w of legibleClient(connection, stateDir()).workflow.list({ query: 'ExecutionStatus = "Running"' })) open.push(w.workflowId);
+      // Runs, not their layers' and fan-outs' child workflows.
+      for await (const w of legibleClient(connection, stateDir()).workflow.list({ query: 'ExecutionStatus = "Running"' })) if (!w.parentExecution) open.push(w.workflowId);
       await connection.close();
       if (open.length > 0) {
         console.error(`legible server stop: ${open.length} run${open.length === 1 ? ' is' : 's are'} still going on this server (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}); stopping it would strand ${open.length === 1 ? 'it' : 'them'}. Wait, or stop anyway with --force.`);

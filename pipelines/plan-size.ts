@@ -126,8 +126,8 @@ export function planProblems(plan: Plan | SweepPlan): string[] {
   return [...new Set(problems)];
 }
 
-/** A few lines on a plan's size, for `legible validate`. */
-export function describePlanSize(plan: Plan | SweepPlan): string {
+/** A few lines on a plan's size, for `legible validate`; `offloadBytes`: payloads above it go to the artifact store. */
+export function describePlanSize(plan: Plan | SweepPlan, offloadBytes: number): string {
   const runs = 'points' in plan ? plan.points.map((p) => p.plan) : [plan];
   const sizes = runs.map(planSize);
   const s = sizes.reduce((a, b) => (b.activities > a.activities ? b : a));
@@ -137,6 +137,6 @@ export function describePlanSize(plan: Plan | SweepPlan): string {
     `${'points' in plan ? `${runs.length} runs (child workflows of the sweep), the largest: ` : ''}${n(s.activities)} activities`,
     `history events per workflow (limit ${n(limits.historyEvents)}): pipeline ${n(s.pipelineEvents)}, largest layer ${n(s.layerEvents)}, fan-out ${n(s.fanOut.eventsPerRun)} per run`,
     `widest fan-out: ${n(s.fanOut.activities)} activities, at most ${n(s.fanOut.inFlight)} in flight (limit ${n(limits.pendingActivities)}), over ${n(s.fanOut.runs)} run${s.fanOut.runs === 1 ? '' : 's'} (continue-as-new)`,
-    `report about ${n(Math.ceil(s.resultBytes / 1024))} KB (payloads over the offload threshold travel as artifact references)`,
+    `largest payload: the report, about ${n(Math.ceil(s.resultBytes / 1024))} KB${s.resultBytes > offloadBytes ? ', kept in the artifact store' : ''} (every payload over ${n(Math.round(offloadBytes / 1024))} KB travels as a reference to the store)`,
   ].join('\n    ');
 }

@@ -23,10 +23,10 @@ export interface FanOutInput<K extends FanOutKind = FanOutKind> {
 
 /** The results of every batch, in batch order. */
 export async function fanOutSteps(i: FanOutInput): Promise<StepResult<FanOutKind>[]> {
-  const { step, enterLayer } = stepRunner(i.plan);
+  const first = i.done.length;
+  const { step, enterLayer } = stepRunner(i.plan, { completedSteps: first });
   enterLayer(i.layer);
   const { window, activitiesPerRun } = fanOutLimits(i.plan.pipeline);
-  const first = i.done.length;
   const last = Math.min(i.batches.length, first + activitiesPerRun);
   const results = await inWindow(range(last - first), window, (k) => step(i.kind, { ...i.input, units: i.batches[first + k]! } as StepInput<FanOutKind>) as Promise<StepResult<FanOutKind>>);
   const done = [...i.done, ...results];

@@ -30,9 +30,9 @@ export interface SubtreeFigures {
   completedSteps: number;
 }
 
-/** The step runner of one pipeline run, with what it gathers along the way. */
-export function stepRunner(plan: Plan) {
-  const progress: PipelineProgress = { completedSteps: 0, children: [] };
+/** The step runner of one workflow, with what it gathers along the way (`completedSteps`: done by earlier runs of a workflow that continued as new). */
+export function stepRunner(plan: Plan, o: { completedSteps?: number } = {}) {
+  const progress: PipelineProgress = { completedSteps: o.completedSteps ?? 0, children: [] };
   setHandler(progressQuery, () => progress);
   const backends = new Set<string>();
   let usage = noUsage();
