@@ -60,10 +60,15 @@ describe('the Temporal Web UI', () => {
     await link.waitFor({ timeout: 30_000 });
     await link.click();
     await page.waitForURL(/ui-audit-run/, { timeout: 30_000 });
-    for (const step of ['trainBaseModel', 'explainNeurons', 'alignLegibleNeurons']) await page.getByText(step).first().waitFor({ timeout: 30_000 });
+    // The run's own steps, and its layers as child workflows.
+    for (const step of ['trainBaseModel', 'legibleLayer']) await page.getByText(step).first().waitFor({ timeout: 30_000 });
     const dir = join(__dirname, '..', 'test-output');
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: join(dir, 'temporal-ui-run.png'), fullPage: true });
+    // A layer's page: its steps, and its explain and simulate fan-outs as child workflows of their own.
+    await page.goto(`${base}/namespaces/default/workflows/ui-audit-run-layer-h1`);
+    for (const step of ['alignLegibleNeurons', 'fanOutSteps']) await page.getByText(step).first().waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(dir, 'temporal-ui-layer.png'), fullPage: true });
     assert.deepEqual(errors, []);
   });
 });
