@@ -88,6 +88,6 @@ describe('pipeline YAML', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:2:12: \\*nosuch refers to no anchor`));
     assert.match(r.stdout, /good\.yaml: ok/);
-    assert.match(r.stdout, /the run \(seed 1\): \d+ activities\n    h1 \(depth 0\): 2 of 8 neurons legible \(fraction 0\.25\)\n    h2 \(depth 1\): 2 of 8 neurons legible/);
+    assert.match(r.stdout, /the run \(seed 1\): \d+ activities\n {4}h1 \(depth 0\): 2 of 8 neurons legible \(fraction 0\.25\)\n {4}h2 \(depth 1\): 2 of 8 neurons legible/);
   });
 });
