@@ -173,7 +173,10 @@ export function lastCheckpoint(): ArtifactRef | undefined {
   }
 }
 
-/** Heartbeats when running as an activity; a no-op when a step is called directly (tests, benchmarks). */
+/**
+ * Heartbeats when running as an activity (a no-op when a step is called directly: tests, benchmarks), and throws the
+ * cancellation where the step was cancelled.
+ */
 export function beat(details: object): void {
   let context: Context | undefined;
   try {
@@ -181,6 +184,8 @@ export function beat(details: object): void {
   } catch {
     return;
   }
+  // A cancelled step (its worker shutting down, or the run cancelled) stops here; it keeps its last checkpoint.
+  if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
   context.heartbeat(details);
 }
 

@@ -4,9 +4,9 @@ import { parseArgs } from 'node:util';
 import { buildCorpus } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import type { WorkflowHandle } from '@temporalio/client';
-import { loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
-import { expandPlan, expandSweep } from '../pipelines/plan';
-import { describePlanSize, planProblems } from '../pipelines/plan-size';
+import { formatProblem, loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
+import { expandPlan, expandSweep, type Plan, type SweepPlan } from '../pipelines/plan';
+import { describePlanSize, planProblems, planSize } from '../pipelines/plan-size';
 import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { legibleClient, startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { buildId } from '../temporal/build-id';
@@ -35,8 +35,8 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
                thread per process, so sweep points and explain batches use every core)
 --no-workers   only start the workflow (workers started with \`npm run worker\` do the work)`,
   ],
-  ['resume', 'ID', 'Continue a failed or terminated run from its failed step; finished steps are kept.\n--processes N, --no-workers   as for run'],
-  ['runs', '', 'List runs (pipeline, status, start, duration); --pipeline NAME to filter, --limit N (default 50).'],
+  ['resume', 'ID', 'Continue a failed or terminated run from its failed step; finished steps are kept.\nA running run that waits for workers (its command was stopped) gets them here.\n--processes N, --no-workers   as for run'],
+  ['runs', '', 'List runs, newest first (pipeline, status, start, duration, a sweep point\'s settings);\n--pipeline NAME to filter, --limit N (default 50).'],
   ['status', 'ID', "One run's steps, their state and the latest heartbeat of running ones."],
   [
     'report',
@@ -46,7 +46,7 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
 --format json  print every figure as JSON (see the README for the fields)
 --format text  print the text report, as run prints it`,
   ],
-  ['validate', 'FILE…', 'Check pipeline files; prints each problem as file:line:column: key: message.'],
+  ['validate', 'FILE…', 'Check pipeline files; prints each problem as file:line:column: key: message, and\nwarnings for settings without effect. --plan also prints the plan each would run.'],
   ['explain', 'RECORDS', 'Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).'],
   ['score', 'RECORDS', 'Score a label (--label "TEXT") on activation records: correlation over every token.'],
   ['schema', '', 'Print the JSON Schema of pipeline files.'],
@@ -85,6 +85,17 @@ async function main(argv: string[]): Promise<number> {
     console.log(commandUsage(command!));
     return 0;
   }
+  try {
+    return await runCommand(command, rest);
+  } catch (err) {
+    // Options a command does not know, or that lack their value: name the command and show its usage.
+    if (!known || !(err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    console.error(`legible ${command}: ${(err as Error).message.split('. To specify')[0]}\n\n${commandUsage(command!)}`);
+    return 2;
+  }
+}
+
+async function runCommand(command: string | undefined, rest: string[]): Promise<number> {
   switch (command) {
     case 'validate':
       return validate(rest);
@@ -122,18 +133,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function validate(files: string[]): number {
+function validate(args: string[]): number {
+  const { values, positionals: files } = parseArgs({ args, allowPositionals: true, options: { plan: { type: 'boolean', default: false } } });
   if (files.length === 0) {
     console.error('legible validate: name at least one pipeline file');
     return 2;
   }
   let failed = 0;
+  // Every file is checked, whatever the ones before it held.
   for (const file of files) {
     try {
-      const { pipeline, text } = loadPipelineFile(file);
+      const { pipeline, text, warnings } = loadPipelineFile(file);
       checkCorpus(file, pipeline);
       const plan = checkPlanSize(file, pipeline, text);
+      for (const w of warnings) console.error(`${formatProblem(w)} (warning)`);
       console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan, offloadBytes())}`);
+      if (values.plan) console.log(describePlan(plan));
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;
       console.error(err.message);
@@ -141,6 +156,18 @@ function validate(files: string[]): number {
     }
   }
   return failed === 0 ? 0 : 1;
+}
+
+/** The plan a run would follow, for `legible validate --plan`: each run's layers and legible neurons, and sweep points. */
+function describePlan(plan: Plan | SweepPlan): string {
+  const runs = 'points' in plan ? plan.points.map((p, i) => ({ title: `point ${i} (${Object.entries(p.settings).map(([k, v]) => `${k} ${v}`).join(', ')})`, plan: p.plan })) : [{ title: `the run (seed ${plan.pipeline.seed})`, plan }];
+  return runs
+    .map(({ title, plan: p }) => {
+      const layers = p.layers.map((l) => `    ${l.name} (depth ${l.depth}): ${l.legibleUnits} of ${l.width} neurons legible (fraction ${l.legibleFraction})${l.dictionary ? `, dictionary ${l.dictionary.kind} ×${l.dictionary.expansion}` : ''}`);
+      const size = planSize(p);
+      return [`  ${title}: ${size.activities} activities`, ...layers].join('\n');
+    })
+    .join('\n');
 }
 
 /**
@@ -195,6 +222,7 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   const { pipeline, text } = loaded;
+  for (const w of loaded.warnings) console.error(`${formatProblem(w)} (warning)`);
   // This store's task queues: workers of other stores on the same server never take this run's work.
   const queuePrefix = storeQueuePrefix(stateDir());
   return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline, queuePrefix } }, async ({ server, workers }) => {
@@ -203,10 +231,13 @@ async function run(args: string[]): Promise<number> {
       const { workflowId, handle } = await startSweepRun(server.connection, sweep, text, { queuePrefix, storeRoot: stateDir() });
       console.log(`Started sweep ${workflowId} (${sweep.points.length} points, each a child workflow)\n  ${workflowUrl(server.uiUrl, workflowId)}`);
       const started = performance.now();
-      const report = await untilDone(handle.result(), workers);
+      const stopOnSignal = handOverOnSignal(workflowId, server, workers);
+      const result = untilDone(handle.result(), workers);
+      await showProgress(handle, result).finally(stopOnSignal);
+      const report = await result;
       console.log(`\n${formatSweep(report)}\n\nsweep ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
-      return 0;
+      return report.failed?.length ? 1 : 0;
     }
     const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text, queuePrefix), text, { queuePrefix, storeRoot: stateDir() });
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
@@ -239,8 +270,41 @@ async function resume(args: string[]): Promise<number> {
       throw new InvalidInputError(
         `${workflowId} was started by code of build ${owner.build}, and this checkout is build ${buildId()}: a run goes on only on the code that started it (a replay on other code can break it). Resume it from a checkout of that code, or run the pipeline again here with \`legible run\` (steps whose inputs are unchanged reuse their stored results).`,
       );
-    const plan = await planResume(client, workflowId);
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
+    if (described.status.name === 'RUNNING') {
+      // A run whose command was stopped goes on on the server, waiting for workers: serve it (beside any others).
+      if (values['no-workers']) {
+        console.log(`${workflowId} is running: follow it with \`legible status ${workflowId}\``);
+        return 0;
+      }
+      const idle = await queuesWithoutWorkers(client, described.taskQueue, ALL_TAGS);
+      console.log(`${workflowId} is running${idle.length > 0 ? ` and waits for workers (none has polled ${idle.join(', ')} lately)` : ''}: starting workers for it here.`);
+      const workers = await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
+      try {
+        return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId), server, workers);
+      } finally {
+        await workers.shutdown();
+      }
+    }
+    if (described.status.name === 'COMPLETED' && described.type === 'legibleSweep') {
+      // A sweep whose points failed completed without them: run it again under its id, keeping the finished points.
+      const earlier = (await client.workflow.getHandle(workflowId).result()) as SweepReport;
+      if (!earlier.failed?.length) throw new InvalidInputError(`${workflowId} completed with every point: nothing to resume`);
+      if (!memo?.pipelineYaml) throw new InvalidInputError(`${workflowId} has no pipeline in its memo to run again`);
+      const sweep = expandSweep(parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`), memo.pipelineYaml, queuePrefix);
+      console.log(`Resuming sweep ${workflowId}: ${earlier.points.length} finished points are kept, ${earlier.failed.length} run again (their finished steps reuse their stored results):\n  ${earlier.failed.map((f) => f.workflowId).join('\n  ')}`);
+      const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
+      try {
+        const { handle } = await startSweepRun(server.connection, sweep, memo.pipelineYaml, { queuePrefix, storeRoot: stateDir(), workflowId, resumed: { done: earlier.points } });
+        const stopOnSignal = handOverOnSignal(workflowId, server, workers);
+        const report = await untilDone(handle.result(), workers).finally(stopOnSignal);
+        console.log(`\n${formatSweep(report)}\n\nTemporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
+        return report.failed?.length ? 1 : 0;
+      } finally {
+        await workers?.shutdown();
+      }
+    }
+    const plan = await planResume(client, workflowId);
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
     if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
@@ -260,12 +324,13 @@ async function runs(args: string[]): Promise<number> {
   return withTemporal({}, async ({ server }) => {
     const rows = await listRuns(legibleClient(server.connection, stateDir()), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
     if (rows.length === 0) {
-      console.log('no Legible runs on this server');
+      console.log(values.pipeline ? `no runs of pipeline "${values.pipeline}" on this server (\`legible runs\` lists every pipeline's)` : 'no Legible runs on this server');
       return 0;
     }
-    const table = [['workflow id', 'pipeline', 'status', 'started', 'duration'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`])];
+    const settings = (r: (typeof rows)[number]) => (r.settings ? Object.entries(r.settings).map(([k, v]) => `${k} ${v}`).join(', ') : '');
+    const table = [['workflow id', 'pipeline', 'status', 'started', 'duration', 'sweep point'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`, settings(r)])];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
     return 0;
   });
 }
@@ -286,10 +351,14 @@ async function status(args: string[]): Promise<number> {
       const idle = await queuesWithoutWorkers(client, d.taskQueue, ALL_TAGS);
       const build = parseQueuePrefix(queuePrefixOf(d.taskQueue) ?? '')?.build;
       if (idle.length > 0)
-        console.log(`  waiting: no worker${build ? ` of build ${build}` : ''} polls ${idle.join(', ')}; start one from a checkout of ${build === undefined || build === buildId() ? 'this' : 'that'} code with its store (\`npm run worker\`)${build && build !== buildId() ? `, this checkout is build ${buildId()}` : ''}`);
-      // The progress query needs a worker of the run's workflow queue; without one it would only time out.
-      if (d.type === 'legiblePipeline' && !idle.includes(d.taskQueue)) console.log(`  now: ${await progressLine(handle).catch((err: Error) => `no answer to the progress query (${err.message})`)}`);
+        console.log(`  waiting: no worker${build ? ` of build ${build}` : ''} has polled ${idle.join(', ')} in the last 90 s; start one from a checkout of ${build === undefined || build === buildId() ? 'this' : 'that'} code with its store (\`npm run worker\`)${build && build !== buildId() ? `, this checkout is build ${buildId()}` : ''}`);
+      console.log(`  now: ${await progressLine(handle)}`);
     }
+    // A workflow task that keeps failing (a nondeterminism error, a bug in workflow code) stalls the run: say why.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const lastTask = events.filter((e) => e.workflowTaskFailedEventAttributes || e.workflowTaskCompletedEventAttributes).at(-1);
+    if (d.status.name === 'RUNNING' && lastTask?.workflowTaskFailedEventAttributes)
+      console.log(`  stalled: its last workflow task failed (${lastTask.workflowTaskFailedEventAttributes.identity ?? 'unknown worker'}): ${lastTask.workflowTaskFailedEventAttributes.failure?.message ?? 'no message'}`);
     // A child workflow (a layer, a fan-out) that has not finished shows its own steps beneath it.
     const printSteps = async (workflowId: string, depth: number): Promise<void> => {
       for (const step of stepsOf((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [])) {
@@ -434,13 +503,42 @@ async function startAllWorkers(server: Server, layout: WorkerLayout): Promise<Ru
 
 async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {
   const started = performance.now();
+  const stopOnSignal = handOverOnSignal(workflowId, server, workers);
   const result = untilDone(handle.result(), workers);
-  await showProgress(handle, result);
+  await showProgress(handle, result).finally(stopOnSignal);
   const report = await result;
   console.log(`\n${formatReport(currentReport(report, workflowId))}`);
   console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);
   return 0;
+}
+
+/**
+ * While this command waits for a run: the first Ctrl-C (SIGINT) or SIGTERM stops this process's workers (a running
+ * step is cancelled through its heartbeat and keeps its last checkpoint), says that the run goes on on the server and
+ * how to continue it, and exits within 10 s; a second signal exits at once. Returns the function that removes the
+ * handlers (once the run is over).
+ */
+function handOverOnSignal(workflowId: string, server: Server, workers?: RunningWorkers): () => void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    const code = signal === 'SIGINT' ? 130 : 143;
+    if (stopping) process.exit(code);
+    stopping = true;
+    console.error(
+      `\n${signal}: stopping this command's workers. The run ${workflowId} goes on on the Temporal server and waits for workers:\n` +
+        `  continue it with \`legible resume ${workflowId}\` (LEGIBLE_HOME=${stateDir()}), or start workers with \`npm run worker\`\n` +
+        `  ${workflowUrl(server.uiUrl, workflowId)}\n(again to exit at once)`,
+    );
+    setTimeout(() => process.exit(code), 10_000).unref();
+    void (workers?.shutdown() ?? Promise.resolve()).finally(() => process.exit(code));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }
 
 /** The largest concurrency of the pipeline's OpenAI endpoints (explain and simulate activities at once), if it has any. */

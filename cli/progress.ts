@@ -1,7 +1,9 @@
-// Live progress of a running pipeline for `legible run` and `legible status`: the workflow's progress query (layer,
-// step, steps done) and the heartbeat details of its running steps (epoch, step, loss; units explained). On a
+// Live progress of a running pipeline for `legible run` and `legible status`: the heartbeat details of its running
+// steps (epoch, step, loss; units explained) and its layer, from the server (no worker needed), and the steps done
+// from the workflows' progress query where a worker answers it. On a
 // terminal one line is redrawn with a bar; elsewhere a plain line is printed whenever the step changes.
 import type { WorkflowHandle } from '@temporalio/client';
+import { LAYER_ATTRIBUTE } from '../temporal/search-attributes';
 import { progressQuery } from '../workflows/pipeline';
 
 /** Heartbeat details of a running step, as the activities send them. */
@@ -38,16 +40,22 @@ function bar(fraction: number, width = 20): string {
 
 type PendingActivity = NonNullable<Awaited<ReturnType<WorkflowHandle['describe']>>['raw']['pendingActivities']>[number];
 
-/** The progress of a workflow and of the child workflows it is waiting on (its layer, its fan-outs), merged. */
-async function treeProgress(handle: WorkflowHandle): Promise<{ layer?: string; step?: string; completedSteps: number; pending: PendingActivity[] }> {
-  const [p, d] = await Promise.all([handle.query(progressQuery), handle.describe()]);
-  const merged = { layer: p.layer, step: p.step as string | undefined, completedSteps: p.completedSteps, pending: [...(d.raw.pendingActivities ?? [])] };
-  for (const child of p.children ?? []) {
+/** How long the progress query may wait for a worker to answer (a run without workers answers none). */
+const QUERY_DEADLINE_MS = 2000;
+
+/**
+ * The progress of a workflow and of the child workflows it is waiting on (its layers, its fan-outs, a sweep's points),
+ * merged, from the server's description of each (no worker needed): the running steps with their last heartbeat and
+ * the current layer. The steps done come from the progress query, where a worker answers it within 2 s.
+ */
+async function treeProgress(handle: WorkflowHandle, depth = 0): Promise<{ layer?: string; pending: PendingActivity[] }> {
+  const d = await handle.describe();
+  const merged = { layer: d.typedSearchAttributes.get(LAYER_ATTRIBUTE), pending: [...(d.raw.pendingActivities ?? [])] };
+  for (const child of depth < 4 ? (d.raw.pendingChildren ?? []) : []) {
+    if (!child.workflowId) continue;
     try {
-      const sub = await treeProgress(handle.client.getHandle(child));
+      const sub = await treeProgress(handle.client.getHandle(child.workflowId), depth + 1);
       merged.layer = sub.layer ?? merged.layer;
-      merged.step = sub.step ?? merged.step;
-      merged.completedSteps += sub.completedSteps;
       merged.pending.push(...sub.pending);
     } catch {
       // A child that has not started yet, or has just finished: its parent's figures stand.
@@ -56,9 +64,22 @@ async function treeProgress(handle: WorkflowHandle): Promise<{ layer?: string; s
   return merged;
 }
 
+/** Steps done by a workflow and its running children, where a worker answers the progress query in time. */
+async function completedSteps(handle: WorkflowHandle): Promise<number | undefined> {
+  const connection = handle.client.connection;
+  try {
+    const p = await connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
+    let n = p.completedSteps;
+    for (const child of p.children ?? []) n += (await completedSteps(handle.client.getHandle(child))) ?? 0;
+    return n;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The progress of a running workflow (with its child workflows), once, as a line. */
 export async function progressLine(handle: WorkflowHandle): Promise<string> {
-  const p = await treeProgress(handle);
+  const [p, done] = await Promise.all([treeProgress(handle), completedSteps(handle)]);
   const running = p.pending.map((a) => {
     const data = a.heartbeatDetails?.payloads?.[0]?.data;
     const details = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Details) : {};
@@ -66,8 +87,8 @@ export async function progressLine(handle: WorkflowHandle): Promise<string> {
   });
   const main = running.find((r) => r.fraction !== undefined) ?? running[0];
   const where = p.layer ? `layer ${p.layer}` : 'model';
-  const now = main ? `${main.fraction !== undefined ? `${bar(main.fraction)} ` : ''}${main.text}` : (p.step ?? 'waiting');
-  return `[${where}] ${now}${running.length > 1 ? ` (+${running.length - 1} more running)` : ''} · ${p.completedSteps} steps done`;
+  const now = main ? `${main.fraction !== undefined ? `${bar(main.fraction)} ` : ''}${main.text}` : 'between steps';
+  return `[${where}] ${now}${running.length > 1 ? ` (+${running.length - 1} more running)` : ''}${done === undefined ? '' : ` · ${done} steps done`}`;
 }
 
 /** Shows progress until `done` settles: a redrawn line on a terminal, plain lines when the step changes elsewhere. */

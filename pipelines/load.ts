@@ -1,7 +1,9 @@
 // Reads a pipeline YAML file and validates it against the schema. Every problem is reported with the file, line,
-// column and key path it concerns, so a bad file is rejected before anything runs.
+// column and key path it concerns, so a bad file is rejected before anything runs; an unknown key gets the nearest
+// known one ("did you mean", by edit distance: fastest-levenshtein), and settings without effect get warnings.
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, LineCounter, parseDocument, type Node, type Document } from 'yaml';
+import { closest, distance } from 'fastest-levenshtein';
+import { isMap, isScalar, LineCounter, parseAllDocuments, parseDocument, visit, type Node, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PipelineSchema, type Pipeline } from './schema';
 
@@ -30,6 +32,8 @@ export interface LoadedPipeline {
   /** The YAML text exactly as read: stored in the run's memo and hashed. */
   text: string;
   pipeline: Pipeline;
+  /** Settings the file makes that have no effect (see pipelineWarnings). */
+  warnings: PipelineProblem[];
 }
 
 export function loadPipelineFile(file: string): LoadedPipeline {
@@ -39,43 +43,165 @@ export function loadPipelineFile(file: string): LoadedPipeline {
   } catch (err) {
     throw new PipelineError([{ file, line: 0, column: 0, path: '', message: `cannot read the file: ${(err as Error).message}` }]);
   }
-  return { file, text, pipeline: parsePipeline(text, file) };
+  return { file, text, ...checkPipeline(text, file) };
 }
 
 /** Parses and validates pipeline YAML text; throws a PipelineError listing every problem. */
 export function parsePipeline(text: string, file = '<pipeline>'): Pipeline {
+  return checkPipeline(text, file).pipeline;
+}
+
+/** Aliases one file may expand (the yaml library's guard against "billion laughs" alias bombs). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Parses and validates pipeline YAML text (YAML 1.2, with `<<` merge keys): the pipeline and the warnings of
+ * settings without effect. Throws a PipelineError with `file:line:column` for every problem: YAML syntax, several
+ * documents in one file, an alias to no anchor, an alias bomb, nesting too deep, and each schema violation.
+ */
+export function checkPipeline(text: string, file = '<pipeline>'): { pipeline: Pipeline; warnings: PipelineProblem[] } {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
+  const fail = (offset: number, message: string, path = ''): never => {
+    throw new PipelineError([{ file, ...at(offset), path, message }]);
+  };
+  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
+  const docs = Array.isArray(parsed) ? parsed : [];
+  if (docs.length > 1) fail(docs[1]!.range[0], `this file holds ${docs.length} YAML documents (separated by "---"); a pipeline file holds one`);
+  const doc = docs[0] ?? parseDocument('', { lineCounter });
   if (doc.errors.length > 0) {
-    throw new PipelineError(
-      doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: `YAML syntax error: ${firstLine(e.message)}` })),
-    );
+    throw new PipelineError(doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: /call stack/i.test(e.message) ? 'the file nests too deeply to be a pipeline' : `YAML syntax error: ${firstLine(e.message)}` })));
   }
-  const result = PipelineSchema.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
-  throw new PipelineError(result.error.issues.flatMap((issue) => problemsOf(issue, doc, file, at)));
+  let firstAlias: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      firstAlias ??= node.range?.[0] ?? 0;
+      if (!node.resolve(doc)) fail(node.range?.[0] ?? 0, `*${node.source} refers to no anchor: set &${node.source} on a value above it first`);
+    },
+  });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    if (err instanceof RangeError) fail(0, 'the file nests too deeply to be a pipeline');
+    if (/alias count/i.test((err as Error).message)) fail(firstAlias ?? 0, `its aliases expand to too many copies (more than ${MAX_ALIAS_COUNT}): write the values out, or alias less`);
+    throw err;
+  }
+  let result: ReturnType<typeof PipelineSchema.safeParse>;
+  try {
+    result = PipelineSchema.safeParse(raw);
+  } catch (err) {
+    if (err instanceof RangeError) fail(0, 'the file nests too deeply to be a pipeline');
+    throw err;
+  }
+  if (!result.success) throw new PipelineError(result.error.issues.flatMap((issue) => problemsOf(issue, doc, raw, file, at)).sort((a, b) => a.line - b.line || a.column - b.column));
+  return { pipeline: result.data, warnings: pipelineWarnings(result.data, raw, doc, file, at) };
+}
+
+/** Whether the file itself sets the value at `path` (rather than leaving it to its default). */
+function isSet(raw: unknown, path: (string | number)[]): boolean {
+  let v = raw;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object' || !(k in v)) return false;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return true;
+}
+
+/**
+ * Settings the file makes that have no effect: per-layer settings of a layer the plan does not process, and
+ * dictionary options that the dictionary's kind, or its being off, ignores.
+ */
+export function pipelineWarnings(p: Pipeline, raw: unknown, doc: Document, file: string, at: (offset: number) => { line: number; column: number }): PipelineProblem[] {
+  const warnings: PipelineProblem[] = [];
+  const warn = (path: (string | number)[], message: string) => warnings.push({ file, ...at(valueOffset(doc, path)), path: formatPath(path), message });
+  const names = p.model.hidden.map((h) => h.name);
+  const order = p.interpretability.layerOrder ?? names;
+  const depths = [p.interpretability.startingDepth, ...(p.sweep?.startingDepth ?? [])];
+  const processed = new Set(order.filter((n) => names.indexOf(n) >= Math.min(...depths)));
+  for (const name of Object.keys(p.interpretability.layers))
+    if (names.includes(name) && !processed.has(name))
+      warn(['interpretability', 'layers', name], `has no effect: layer "${name}" is not processed (${p.interpretability.layerOrder ? `layerOrder is [${order.join(', ')}]` : `startingDepth ${p.interpretability.startingDepth} begins above it`})`);
+  const dictionaries: [(string | number)[], unknown][] = [
+    [['interpretability', 'dictionary'], p.interpretability.dictionary],
+    ...Object.keys(p.interpretability.layers).map((n): [(string | number)[], unknown] => [['interpretability', 'layers', n, 'dictionary'], p.interpretability.layers[n]?.dictionary]),
+  ];
+  for (const [path, d] of dictionaries) {
+    if (!d || !isSet(raw, path)) continue;
+    const dictionary = d as { enabled: boolean; kind: 'topk' | 'l1' };
+    const setKeys = Object.keys((path.reduce<unknown>((v, k) => (v as Record<string | number, unknown>)[k], raw) ?? {}) as object);
+    const swept = p.sweep?.dictionary?.includes(true) ?? false;
+    if (!dictionary.enabled && !swept) {
+      const others = setKeys.filter((k) => k !== 'enabled');
+      if (others.length > 0) warn([...path, 'enabled'], `dictionary learning is off, so ${others.join(', ')} ${others.length === 1 ? 'has' : 'have'} no effect`);
+      continue;
+    }
+    if (dictionary.kind === 'l1' && setKeys.includes('k')) warn([...path, 'k'], 'has no effect with kind l1 (k is the active features per token of kind topk; l1 sets the sparsity penalty)');
+    if (dictionary.kind === 'topk' && setKeys.includes('l1')) warn([...path, 'l1'], 'has no effect with kind topk (l1 is the sparsity penalty of kind l1; k sets the active features)');
+  }
+  return warnings;
 }
 
 function problemsOf(
   issue: z.core.$ZodIssue,
   doc: Document,
+  raw: unknown,
   file: string,
   at: (offset: number) => { line: number; column: number },
 ): PipelineProblem[] {
   const path = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({
-      file,
-      ...at(keyOffset(doc, path, key)),
-      path: formatPath([...path, key]),
-      message: `unknown key "${key}"`,
-    }));
+    const known = keysAt(PipelineSchema, path);
+    return issue.keys.map((key) => {
+      const near = known.length > 0 ? closest(key, known) : undefined;
+      const hint = near && distance(key, near) <= Math.max(2, Math.floor(key.length / 4)) ? `: did you mean "${near}"?` : known.length > 0 ? ` (known here: ${known.join(', ')})` : '';
+      return { file, ...at(keyOffset(doc, path, key)), path: formatPath([...path, key]), message: `unknown key "${key}"${hint}` };
+    });
   }
-  return [{ file, ...at(valueOffset(doc, path)), path: formatPath(path), message: issue.message }];
+  let message = issue.message;
+  const value = valueAt(raw, path);
+  // YAML 1.1 read yes/no/on/off as booleans; YAML 1.2, which pipelines are, reads them as words.
+  if (issue.code === 'invalid_type' && issue.expected === 'boolean' && typeof value === 'string' && /^(y|yes|n|no|on|off)$/i.test(value))
+    message += `: "${value}" is a word in YAML 1.2 (YAML 1.1 read it as a boolean); write true or false`;
+  // A problem at a value the file leaves out: a required one, or a default that something the file sets rules out.
+  if (path.length > 0 && !isSet(raw, path))
+    message = value === undefined && issue.code === 'invalid_type' ? 'missing (every pipeline sets it)' : `${message} (${formatPath(path)} is not set in this file: its default)`;
+  // Such a problem is shown where the file sets a key its message names (e.g. corpus.sentences), if any.
+  const named = path.length > 0 && !isSet(raw, path) ? [...message.matchAll(/\b([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)\b/g)].map((m) => m[1]!.split('.')).find((p) => isSet(raw, p)) : undefined;
+  return [{ file, ...at(valueOffset(doc, named ?? path)), path: formatPath(path), message }];
+}
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), raw);
+}
+
+/** The keys a strict object of the schema allows at `path` (every option's, for a union); none where it takes any. */
+function keysAt(schema: z.ZodType, path: (string | number)[]): string[] {
+  type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; in?: z.ZodType; valueType?: z.ZodType; element?: z.ZodType; options?: z.ZodType[] };
+  const def = (s: z.ZodType) => (s as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = (s: z.ZodType | undefined): z.ZodType | undefined => {
+    while (s && ['optional', 'default', 'prefault', 'nullable', 'pipe', 'readonly', 'catch'].includes(def(s).type)) s = def(s).innerType ?? def(s).in;
+    return s;
+  };
+  const shapes = (s: z.ZodType | undefined): Record<string, z.ZodType>[] => {
+    const u = unwrap(s);
+    if (!u) return [];
+    const d = def(u);
+    if (d.type === 'object') return [d.shape!];
+    if (d.type === 'union') return d.options!.flatMap(shapes);
+    return [];
+  };
+  let s: z.ZodType | undefined = schema;
+  for (const k of path) {
+    const u = unwrap(s);
+    if (!u) return [];
+    const d = def(u);
+    s = d.type === 'record' ? d.valueType : d.type === 'array' ? d.element : shapes(u).find((shape) => typeof k === 'string' && k in shape)?.[k as string];
+  }
+  return [...new Set(shapes(s).flatMap((shape) => Object.keys(shape)))];
 }
 
 /** Offset of the deepest node on `path` that exists in the document (a missing key points at its parent). */

@@ -136,7 +136,7 @@ export function describePlanSize(plan: Plan | SweepPlan, offloadBytes: number): 
   return [
     `${'points' in plan ? `${runs.length} runs (child workflows of the sweep), the largest: ` : ''}${n(s.activities)} activities`,
     `history events per workflow (limit ${n(limits.historyEvents)}): pipeline ${n(s.pipelineEvents)}, largest layer ${n(s.layerEvents)}, fan-out ${n(s.fanOut.eventsPerRun)} per run`,
-    `widest fan-out: ${n(s.fanOut.activities)} activities, at most ${n(s.fanOut.inFlight)} in flight (limit ${n(limits.pendingActivities)}), over ${n(s.fanOut.runs)} run${s.fanOut.runs === 1 ? '' : 's'} (continue-as-new)`,
+    `widest fan-out: ${n(s.fanOut.activities)} activit${s.fanOut.activities === 1 ? 'y' : 'ies'}, at most ${n(s.fanOut.inFlight)} in flight (limit ${n(limits.pendingActivities)}), over ${n(s.fanOut.runs)} run${s.fanOut.runs === 1 ? '' : 's'} (continue-as-new)`,
     `largest payload: the report, about ${n(Math.ceil(s.resultBytes / 1024))} KB${s.resultBytes > offloadBytes ? ', kept in the artifact store' : ''} (every payload over ${n(Math.round(offloadBytes / 1024))} KB travels as a reference to the store)`,
   ].join('\n    ');
 }

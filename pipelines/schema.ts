@@ -29,7 +29,7 @@ export const ResourceTag = z.enum(['gpu', 'llm', 'cpu']);
 export type ResourceTag = z.infer<typeof ResourceTag>;
 
 const Duration = z
-  .string()
+  .string({ error: (issue) => (issue.input === undefined ? undefined : `a duration such as "90s", "30m" or "2h" (a number and its unit, in quotes or not), not ${JSON.stringify(issue.input)}`) })
   .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'a duration such as "90s", "30m" or "2h"')
   .describe('A duration: a number followed by ms, s, m, h or d.');
 
@@ -255,7 +255,7 @@ export const PipelineSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['interpretability', 'scoringSequences'],
-        message: `2 × ${p.interpretability.scoringSequences} = ${2 * p.interpretability.scoringSequences} held-out sentences are needed (one set chooses the legible neurons, the other is scored), but only ${heldOut} are held out`,
+        message: `2 × ${p.interpretability.scoringSequences} = ${2 * p.interpretability.scoringSequences} held-out sentences are needed (one set chooses the legible neurons, the other is scored), but only ${heldOut} are held out: raise corpus.sentences (or corpus.heldOutFraction) or lower it`,
       });
     if (p.interpretability.topExamples >= p.interpretability.scoringSequences)
       ctx.addIssue({
@@ -284,7 +284,8 @@ export const PipelineSchema = z
         path: ['interpretability', 'startingDepth'],
         message: `starting depth ${p.interpretability.startingDepth} is past the last hidden layer (depths 0 to ${names.length - 1})`,
       });
-    else if (!order.some((n) => names.indexOf(n) >= p.interpretability.startingDepth))
+    // (A layer order that names an unknown layer is reported as that, not again as this.)
+    else if (order.every((n) => names.includes(n)) && !order.some((n) => names.indexOf(n) >= p.interpretability.startingDepth))
       ctx.addIssue({
         code: 'custom',
         path: ['interpretability', 'startingDepth'],

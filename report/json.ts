@@ -30,6 +30,6 @@ export function runJson(r: PipelineReport | PipelineReportV1, workflowId?: strin
 
 /** The JSON text of a finished run's or sweep's report (2-space indented). */
 export function reportJson(workflowId: string, r: PipelineReport | SweepReport): string {
-  const body = 'points' in r ? { kind: 'sweep' as const, workflowId, ...r, points: r.points.map((p) => ({ ...p, report: runJson(p.report, p.workflowId) })) } : { workflowId, ...runJson(r, workflowId) };
+  const body = 'points' in r ? { kind: 'sweep' as const, workflowId, ...r, points: r.points.map((p) => ({ ...p, report: runJson(p.report, p.workflowId) })), failed: r.failed ?? [] } : { workflowId, ...runJson(r, workflowId) };
   return JSON.stringify(body, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
 }

@@ -355,5 +355,12 @@ export function formatSweep(r: SweepReport): string {
       ['setting', 'seeds', 'legible before', 'after', 'free after', 'recovered', 'perplexity', 'control', 'base', 'final − control'],
       rows.map((x) => [x.settings || '(none)', String(x.seeds.length), cell(x.legibleBefore), cell(x.legibleAfter), cell(x.freeAfter), cell(x.recovered), cell(x.perplexity, 1), cell(x.controlPerplexity, 1), cell(x.basePerplexity, 1), versusControl(x.vsControl)]),
     ),
+    ...failedPoints(r),
   ].join('\n');
+}
+
+/** The lines on a sweep's failed points (none when every point finished): they are not in the table. */
+export function failedPoints(r: SweepReport): string[] {
+  if (!r.failed?.length) return [];
+  return ['', `${r.failed.length} point${r.failed.length === 1 ? '' : 's'} failed and ${r.failed.length === 1 ? 'is' : 'are'} not in the table (\`legible resume\` with the sweep's id runs ${r.failed.length === 1 ? 'it' : 'them'} again):`, ...r.failed.map((f) => `  ${f.workflowId} (${Object.entries(f.settings).map(([k, v]) => `${k} ${v}`).join(', ')}): ${f.failure}`)];
 }

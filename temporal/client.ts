@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, type ConnectionLike, type WorkflowHandle } from '@temporalio/client';
 import type { Plan, SweepPlan } from '../pipelines/plan';
 import { legiblePipeline, legibleSweep } from '../workflows';
+import type { SweepPoint } from '../workflows/pipeline';
 import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from './search-attributes';
 import { dataConverterFor } from './payload-codec';
 import { workflowTaskQueue } from './workers';
@@ -53,12 +54,13 @@ export async function startPipelineRun(connection: ConnectionLike, plan: Plan, y
   return { workflowId: options.workflowId, handle };
 }
 
-export async function startSweepRun(connection: ConnectionLike, sweep: SweepPlan, yamlText: string, o: StartOptions = {}) {
+/** Starts a sweep; `resumed`: the points an earlier run of the same workflow id finished, which this run keeps. */
+export async function startSweepRun(connection: ConnectionLike, sweep: SweepPlan, yamlText: string, o: StartOptions & { resumed?: { done: SweepPoint[] } } = {}) {
   const client = legibleClient(connection, o.storeRoot, o.namespace);
   const options = runOptions(sweep, yamlText, o);
   const handle = await client.workflow.start(legibleSweep, {
     ...options,
-    args: [sweep],
+    args: o.resumed ? [sweep, o.resumed] : [sweep],
     staticSummary: `Legible sweep ${sweep.pipelineName}: ${sweep.points.length} points`,
   });
   return { workflowId: options.workflowId, handle };

@@ -15,21 +15,30 @@ export interface RunRow {
   status: string;
   start: Date;
   durationSeconds?: number;
+  /** A sweep point's settings (its memo). */
+  settings?: Record<string, unknown>;
 }
 
+/**
+ * Legible runs on the server (of one pipeline, if named), newest first, one row per workflow id: a resumed run's
+ * latest run. At most `limit` rows.
+ */
 export async function listRuns(client: Client, o: { pipeline?: string; limit?: number } = {}): Promise<RunRow[]> {
   const query = o.pipeline ? `LegiblePipeline = '${o.pipeline.replace(/'/g, "\\'")}'` : 'LegiblePipeline IS NOT NULL';
-  const rows: RunRow[] = [];
+  const latest = new Map<string, RunRow>();
   for await (const w of client.workflow.list({ query })) {
-    rows.push(runRow(w));
-    if (rows.length >= (o.limit ?? 50)) break;
+    const row = runRow(w);
+    const seen = latest.get(row.workflowId);
+    if (!seen || seen.start < row.start) latest.set(row.workflowId, row);
+    if (latest.size >= (o.limit ?? 50) * 2) break;
   }
-  return rows;
+  return [...latest.values()].sort((a, b) => b.start.getTime() - a.start.getTime()).slice(0, o.limit ?? 50);
 }
 
 function runRow(w: WorkflowExecutionInfo): RunRow {
   const pipeline = w.typedSearchAttributes.get(PIPELINE_ATTRIBUTE) ?? '?';
   const end = w.closeTime ?? undefined;
+  const settings = (w.memo as { sweepSettings?: Record<string, unknown> } | undefined)?.sweepSettings;
   return {
     workflowId: w.workflowId,
     runId: w.runId,
@@ -37,6 +46,7 @@ function runRow(w: WorkflowExecutionInfo): RunRow {
     status: w.status.name,
     start: w.startTime,
     ...(end ? { durationSeconds: (end.getTime() - w.startTime.getTime()) / 1000 } : {}),
+    ...(settings ? { settings } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type Activities } from '../activities';
 import { DEFAULT_QUEUE_PREFIX, taskQueueFor } from '../pipelines/plan';
 import type { ResourceTag } from '../pipelines/schema';
 import { ArtifactStore } from '../store/artifacts';
@@ -61,6 +61,8 @@ export interface WorkerOptions {
   activitiesPerSecond?: Partial<Record<ResourceTag, number>>;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Activities to serve instead of the store's own (tests inject faults with it). */
+  activities?: Activities;
   /** The workflow code's entry module (default workflows/index.ts): its build id names the queues (tests run other code). */
   workflowsPath?: string;
 }
@@ -81,7 +83,7 @@ export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
   const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot, build);
   const connection = await NativeConnection.connect({ address: o.address });
   const namespace = o.namespace ?? 'default';
-  const activities = createActivities(new ArtifactStore(o.storeRoot));
+  const activities = o.activities ?? createActivities(new ArtifactStore(o.storeRoot));
   // Which code answered each task, for whoever audits the run's history.
   const identity = `legible@${build} ${process.pid}@${hostname()}`;
   // Large payloads go to (and come from) the store: see payload-codec.ts.

@@ -24,4 +24,12 @@ describe('legible COMMAND --help', () => {
     const { stdout } = await legible('help');
     for (const command of COMMANDS) assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
   });
+
+  it('an unknown option names the command, shows its usage and exits 2', async () => {
+    for (const command of ['runs', 'report', 'validate', 'status']) {
+      const err = await legible(command, '--bogus').then(() => undefined, (e: { code: number; stderr: string }) => e);
+      assert.equal(err?.code, 2, command);
+      assert.match(err!.stderr, new RegExp(`^legible ${command}: Unknown option '--bogus'\\n\\nUsage: legible ${command}\\b`), command);
+    }
+  });
 });

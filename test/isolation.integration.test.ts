@@ -95,7 +95,7 @@ describe('two stores on one server', () => {
     const waiting = (await handle.fetchHistory()).events ?? [];
     assert.ok(!waiting.some((e) => e.workflowTaskCompletedEventAttributes), 'no worker took the run');
     const status = execFileSync(process.execPath, [join(__dirname, '..', 'bin', 'legible.js'), 'status', 'takeover'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, LEGIBLE_HOME: store }, encoding: 'utf8' });
-    assert.match(status, new RegExp(`waiting: no worker of build ${buildId()} polls ${prefix}-workflows`));
+    assert.match(status, new RegExp(`waiting: no worker of build ${buildId()} has polled ${prefix}-workflows`));
 
     // A worker of this build starts the run, then stops part-way; the other code's workers are still there.
     const own = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: store });

@@ -7,7 +7,7 @@
 // the network on its labels alone. It returns the per-layer report. No I/O, clocks or randomness here: only
 // Temporal's own APIs. Runs started before the `fixed-score-text` change finish on pipeline-v1.ts; runs started
 // before the `faithfulness` change skip substitution and the controls.
-import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GroupScores, UnitScore } from '../interp/scoring';
 import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
@@ -18,7 +18,7 @@ import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-
 import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
 import { RANDOM_MODEL_SEED, type Controls, type FaithfulnessBeforeAfter } from './faithfulness';
 import { legibleLayer, processLayer, type LayerInput } from './layer';
-import { batches, stepRunner, type StepInput } from './steps';
+import { batches, progressQuery, stepRunner, type StepInput } from './steps';
 
 export { progressQuery, type PipelineProgress } from './steps';
 export { pickLegibleUnits } from './layer';
@@ -214,30 +214,65 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
   };
 }
 
+export interface SweepPoint {
+  settings: SweepSettings;
+  workflowId: string;
+  report: PipelineReport | PipelineReportV1;
+}
+
 export interface SweepReport {
   pipeline: string;
   pipelineHash: string;
-  points: { settings: SweepSettings; workflowId: string; report: PipelineReport | PipelineReportV1 }[];
+  /** The points that finished, in plan order. */
+  points: SweepPoint[];
+  /** The points that failed, with their error: `legible resume` runs them again. Absent when none failed. */
+  failed?: { settings: SweepSettings; workflowId: string; failure: string }[];
 }
 
-/** A sweep: each point's pipeline runs as a child workflow, all at once; the results come back in order. */
-export async function legibleSweep(sweep: SweepPlan): Promise<SweepReport> {
+/**
+ * A sweep: each point's pipeline runs as a child workflow, all at once; the results come back in order. A failing
+ * point fails alone: its siblings go on, and the sweep's result names it. `resumed.done`: points that finished in an
+ * earlier run of this sweep (`legible resume`), kept as they are; only the others run.
+ */
+export async function legibleSweep(sweep: SweepPlan, resumed?: { done: SweepPoint[] }): Promise<SweepReport> {
   const parent = workflowInfo().workflowId;
-  const points = await Promise.all(
-    sweep.points.map(async (point, i) => {
+  const done = new Map((resumed?.done ?? []).map((p) => [p.workflowId, p]));
+  // Progress: the points running now (`legible run` and `status` follow them).
+  const running = new Set<string>();
+  setHandler(progressQuery, () => ({ completedSteps: 0, children: [...running] }));
+  const outcomes = await Promise.all(
+    sweep.points.map(async (point, i): Promise<SweepPoint | { settings: SweepSettings; workflowId: string; failure: string }> => {
       const workflowId = `${parent}-point-${i}`;
-      const report = await executeChild(legiblePipeline, {
-        workflowId,
-        args: [point.plan],
-        typedSearchAttributes: [
-          { key: PIPELINE_ATTRIBUTE, value: sweep.pipelineName },
-          { key: PIPELINE_HASH_ATTRIBUTE, value: sweep.pipelineHash },
-        ],
-        staticSummary: `sweep point ${i}: ${JSON.stringify(point.settings)}`,
-        workflowTaskTimeout: '1m',
-      });
-      return { settings: point.settings, workflowId, report };
+      const kept = done.get(workflowId);
+      if (kept) return kept;
+      running.add(workflowId);
+      try {
+        const report = await executeChild(legiblePipeline, {
+          workflowId,
+          args: [point.plan],
+          typedSearchAttributes: [
+            { key: PIPELINE_ATTRIBUTE, value: sweep.pipelineName },
+            { key: PIPELINE_HASH_ATTRIBUTE, value: sweep.pipelineHash },
+          ],
+          staticSummary: `sweep point ${i}: ${JSON.stringify(point.settings)}`,
+          memo: { sweepSettings: point.settings },
+          workflowTaskTimeout: '1m',
+        });
+        return { settings: point.settings, workflowId, report };
+      } catch (err) {
+        return { settings: point.settings, workflowId, failure: rootMessage(err) };
+      } finally {
+        running.delete(workflowId);
+      }
     }),
   );
-  return { pipeline: sweep.pipelineName, pipelineHash: sweep.pipelineHash, points };
+  const failed = outcomes.filter((o) => 'failure' in o);
+  return { pipeline: sweep.pipelineName, pipelineHash: sweep.pipelineHash, points: outcomes.filter((o) => 'report' in o), ...(failed.length > 0 ? { failed } : {}) };
+}
+
+/** The innermost message of an error's cause chain (a point's failure wraps its layer's, its step's and the error). */
+function rootMessage(err: unknown): string {
+  let e = err;
+  for (let depth = 0; e instanceof Error && e.cause instanceof Error && depth < 20; depth++) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
 }
