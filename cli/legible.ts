@@ -36,7 +36,7 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
 --no-workers   only start the workflow (workers started with \`npm run worker\` do the work)`,
   ],
   ['resume', 'ID', 'Continue a failed or terminated run from its failed step; finished steps are kept.\nA running run that waits for workers (its command was stopped) gets them here.\n--processes N, --no-workers   as for run'],
-  ['runs', '', 'List runs, newest first (pipeline, status, start, duration, a sweep point\'s settings);\n--pipeline NAME to filter, --limit N (default 50).'],
+  ['runs', '', 'List runs on the server, newest first (pipeline, status, start, duration, whose store:\nthis one or another\'s id, a sweep point\'s settings); --pipeline NAME to filter, --limit N (default 50).'],
   ['status', 'ID', "One run's steps, their state and the latest heartbeat of running ones."],
   [
     'report',
@@ -170,12 +170,16 @@ function describePlan(plan: Plan | SweepPlan): string {
     .join('\n');
 }
 
+/** Seeds whose corpus validate builds: a sweep over many seeds is checked on its first few (each takes a second or two). */
+const CORPUS_SEEDS_CHECKED = 3;
+
 /**
- * Builds the corpus of every seed the pipeline runs (a second or two), so that a corpus too small for its splits once
- * duplicates are removed is refused before anything runs, as a problem of the file.
+ * Builds the corpus of the pipeline's seed (of a sweep's first CORPUS_SEEDS_CHECKED seeds), so that a corpus too
+ * small for its splits once duplicates are removed is refused before anything runs, as a problem of the file. (A
+ * later seed's too-small corpus fails that sweep point alone, at its first step.)
  */
 function checkCorpus(file: string, pipeline: Pipeline): void {
-  for (const seed of pipeline.sweep?.seed ?? [pipeline.seed]) {
+  for (const seed of (pipeline.sweep?.seed ?? [pipeline.seed]).slice(0, CORPUS_SEEDS_CHECKED)) {
     try {
       buildCorpus({ ...pipeline, seed });
     } catch (err) {
@@ -328,7 +332,13 @@ async function runs(args: string[]): Promise<number> {
       return 0;
     }
     const settings = (r: (typeof rows)[number]) => (r.settings ? Object.entries(r.settings).map(([k, v]) => `${k} ${v}`).join(', ') : '');
-    const table = [['workflow id', 'pipeline', 'status', 'started', 'duration', 'sweep point'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`, settings(r)])];
+    // Whose run it is: this store's, another store's (by its id), or from before stores had ids.
+    const own = new ArtifactStore(stateDir()).id();
+    const store = (r: (typeof rows)[number]) => {
+      const id = parseQueuePrefix(queuePrefixOf(r.taskQueue) ?? '')?.store;
+      return id === undefined ? '-' : id === own ? 'this' : id;
+    };
+    const table = [['workflow id', 'pipeline', 'status', 'started', 'duration', 'store', 'sweep point'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`, store(r), settings(r)])];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
     return 0;
@@ -362,6 +372,11 @@ async function status(args: string[]): Promise<number> {
     // A child workflow (a layer, a fan-out) that has not finished shows its own steps beneath it.
     const printSteps = async (workflowId: string, depth: number): Promise<void> => {
       for (const step of stepsOf((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [])) {
+        // A child of a closed (e.g. terminated) workflow was closed with it, though its parent's history does not say so.
+        if (step.child && step.state === 'running') {
+          const closed = (await client.workflow.getHandle(step.child).describe().catch(() => undefined))?.status.name;
+          if (closed && closed !== 'RUNNING') step.state = closed === 'COMPLETED' ? 'completed' : closed === 'TIMED_OUT' ? 'timed out' : closed === 'FAILED' ? 'failed' : 'cancelled';
+        }
         console.log(`${'  '.repeat(depth)}${step.state.padEnd(10)} ${step.kind} (${step.summary})${step.attempt > 1 ? ` (attempt ${step.attempt})` : ''}${step.reused ? ' (stored result)' : ''}${step.failure ? `: ${step.failure}` : ''}`);
         if (step.child && step.state !== 'completed' && step.state !== 'scheduled') await printSteps(step.child, depth + 1);
       }
@@ -390,6 +405,12 @@ async function report(args: string[]): Promise<number> {
     const handle = legibleClient(server.connection, stateDir()).workflow.getHandle(workflowId);
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
+    // Its artifacts (and large payloads) are in the store that ran it.
+    const owner = parseQueuePrefix(queuePrefixOf(d.taskQueue) ?? '')?.store;
+    if (owner && owner !== new ArtifactStore(stateDir()).id()) {
+      const where = (d.memo as { storeRoot?: string } | undefined)?.storeRoot;
+      throw new InvalidInputError(`${workflowId} belongs to another store (id ${owner}; this one, LEGIBLE_HOME=${stateDir()}, is ${new ArtifactStore(stateDir()).id()}): its artifacts are there; report it with LEGIBLE_HOME=${where ?? 'that store\'s directory'}`);
+    }
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if (values.format === 'json') {
       console.log(reportJson(workflowId, result));
@@ -526,7 +547,7 @@ function handOverOnSignal(workflowId: string, server: Server, workers?: RunningW
     if (stopping) process.exit(code);
     stopping = true;
     console.error(
-      `\n${signal}: stopping this command's workers. The run ${workflowId} goes on on the Temporal server and waits for workers:\n` +
+      `\n${signal}: stopping this command${workers ? "'s workers" : ''}. The run ${workflowId} goes on on the Temporal server${workers ? ' and waits for workers' : ''}:\n` +
         `  continue it with \`legible resume ${workflowId}\` (LEGIBLE_HOME=${stateDir()}), or start workers with \`npm run worker\`\n` +
         `  ${workflowUrl(server.uiUrl, workflowId)}\n(again to exit at once)`,
     );
@@ -556,6 +577,9 @@ export function failureMessage(err: Error): string {
   for (let e: unknown = err; e instanceof Error && chain.length < 10; e = (e as { cause?: unknown }).cause) chain.push(e);
   const activity = chain.find((e) => e.name === 'ActivityFailure') as (Error & { activityType?: string }) | undefined;
   const root = chain.at(-1)!;
+  // The server refuses a payload its limit (limit.blobSize.error) does not allow: payloads above LEGIBLE_OFFLOAD_BYTES go to the store.
+  if (chain.some((e) => /Blob data size exceeds limit/i.test(e.message)))
+    return `${err.message}: this server's payload limit is below LEGIBLE_OFFLOAD_BYTES (${offloadBytes()} bytes); set LEGIBLE_OFFLOAD_BYTES under the server's limit.blobSize.error (workers too), so that larger payloads are kept in the artifact store`;
   if (chain.length === 1) return err.message;
   return `${err.message}${activity?.activityType ? ` at step ${activity.activityType}` : ''}: ${root.message}`;
 }

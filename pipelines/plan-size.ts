@@ -19,6 +19,8 @@ export const TEMPORAL_LIMITS = {
   payloadBytes: 2 * 1024 * 1024,
   /** limit.numPendingActivities.error: activities scheduled and not yet finished, per workflow. */
   pendingActivities: 2_000,
+  /** limit.numPendingChildExecutions.error: child workflows started and not yet finished, per workflow (a sweep's points). */
+  pendingChildren: 2_000,
 } as const;
 
 const EVENTS_PER_ACTIVITY = 7;
@@ -122,6 +124,7 @@ export function planProblems(plan: Plan | SweepPlan): string[] {
     const events = 10 + plan.points.length * EVENTS_PER_CHILD;
     const limit = plan.points[0]!.plan.pipeline.temporalLimits.historyEvents;
     if (events > limit) problems.push(`the sweep's ${plan.points.length} points would write about ${events} history events in the sweep workflow, past temporalLimits.historyEvents (${limit}): sweep fewer settings at once`);
+    if (plan.points.length > TEMPORAL_LIMITS.pendingChildren) problems.push(`the sweep's ${plan.points.length} points would run as that many child workflows at once, past Temporal's limit of ${TEMPORAL_LIMITS.pendingChildren}: sweep fewer settings or seeds at once`);
   }
   return [...new Set(problems)];
 }

@@ -1,6 +1,6 @@
 // The build id of this checkout's workflow and activity code: a short sha256 over the source of every module the
-// workflows and the activities import (followed through relative imports), the version of Temporal's workflow SDK, and
-// the embedded explainer's data files. Task queues carry it (see workers.ts), so a run is only ever taken up by
+// workflows and the activities import (followed through relative imports) and the version of Temporal's workflow SDK.
+// Task queues carry it (see workers.ts), so a run is only ever taken up by
 // workers of the code that started it: a worker of other code never replays (and breaks) a running workflow, and an
 // old run waits, visibly, for a worker of its own build. This is Temporal's worker-versioning idea ("pinned"
 // workflows, https://docs.temporal.io/worker-versioning) done with queue names, which every server supports.

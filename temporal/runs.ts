@@ -2,11 +2,15 @@
 // their state and latest heartbeat, and resuming a failed or terminated run from its failed step by resetting the
 // workflow to the task that scheduled that step: the steps before it stay done, the rest run again (and reuse the
 // artifact store's results where their inputs are unchanged).
-import { Client, type WorkflowExecutionInfo } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
+import type { Client } from '@temporalio/client';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
+import { temporal } from '@temporalio/proto';
 import Long from 'long';
 import { randomUUID } from 'node:crypto';
 import { PIPELINE_ATTRIBUTE } from './search-attributes';
+
+const enums = temporal.api.enums.v1;
 
 export interface RunRow {
   workflowId: string;
@@ -17,35 +21,51 @@ export interface RunRow {
   durationSeconds?: number;
   /** A sweep point's settings (its memo). */
   settings?: Record<string, unknown>;
+  /** Its workflow task queue, which names its store and build. */
+  taskQueue: string;
 }
 
 /**
  * Legible runs on the server (of one pipeline, if named), newest first, one row per workflow id: a resumed run's
- * latest run. At most `limit` rows.
+ * latest run. At most `limit` rows. Read from the raw listing, so that a run whose memo this store cannot decode
+ * (another store's, kept in its artifact store) is listed without its sweep settings rather than failing the list.
  */
 export async function listRuns(client: Client, o: { pipeline?: string; limit?: number } = {}): Promise<RunRow[]> {
   const query = o.pipeline ? `LegiblePipeline = '${o.pipeline.replace(/'/g, "\\'")}'` : 'LegiblePipeline IS NOT NULL';
+  const limit = o.limit ?? 50;
   const latest = new Map<string, RunRow>();
-  for await (const w of client.workflow.list({ query })) {
-    const row = runRow(w);
-    const seen = latest.get(row.workflowId);
-    if (!seen || seen.start < row.start) latest.set(row.workflowId, row);
-    if (latest.size >= (o.limit ?? 50) * 2) break;
-  }
-  return [...latest.values()].sort((a, b) => b.start.getTime() - a.start.getTime()).slice(0, o.limit ?? 50);
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listWorkflowExecutions({ namespace: client.options.namespace, query, pageSize: 100, ...(nextPageToken ? { nextPageToken } : {}) });
+    for (const raw of page.executions ?? []) {
+      const row = await runRow(client, raw);
+      const seen = latest.get(row.workflowId);
+      if (!seen || seen.start < row.start) latest.set(row.workflowId, row);
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken && latest.size < limit * 2);
+  return [...latest.values()].sort((a, b) => b.start.getTime() - a.start.getTime()).slice(0, limit);
 }
 
-function runRow(w: WorkflowExecutionInfo): RunRow {
-  const pipeline = w.typedSearchAttributes.get(PIPELINE_ATTRIBUTE) ?? '?';
-  const end = w.closeTime ?? undefined;
-  const settings = (w.memo as { sweepSettings?: Record<string, unknown> } | undefined)?.sweepSettings;
+const seconds = (t: { seconds?: Long | number | null; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) + (t.nanos ?? 0) / 1e9 : undefined);
+
+async function runRow(client: Client, raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Promise<RunRow> {
+  const start = seconds(raw.startTime) ?? 0;
+  const end = seconds(raw.closeTime);
+  let settings: Record<string, unknown> | undefined;
+  try {
+    settings = (await decodeMapFromPayloads(client.options.loadedDataConverter, raw.memo?.fields))?.sweepSettings as Record<string, unknown> | undefined;
+  } catch {
+    settings = undefined; // another store's memo: listed without it
+  }
   return {
-    workflowId: w.workflowId,
-    runId: w.runId,
-    pipeline,
-    status: w.status.name,
-    start: w.startTime,
-    ...(end ? { durationSeconds: (end.getTime() - w.startTime.getTime()) / 1000 } : {}),
+    workflowId: raw.execution?.workflowId ?? '?',
+    runId: raw.execution?.runId ?? '?',
+    pipeline: decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields).get(PIPELINE_ATTRIBUTE) ?? '?',
+    status: (enums.WorkflowExecutionStatus[raw.status ?? 0] ?? '?').replace('WORKFLOW_EXECUTION_STATUS_', ''),
+    start: new Date(start * 1000),
+    taskQueue: raw.taskQueue ?? '',
+    ...(end !== undefined && end > 0 ? { durationSeconds: end - start } : {}),
     ...(settings ? { settings } : {}),
   };
 }

@@ -178,6 +178,8 @@ export async function startWorkerProcesses(count: number, o: { address: string; 
  */
 export function installQuietRuntime(): void {
   Runtime.install({
+    // Legible's commands and worker.ts handle SIGINT and SIGTERM themselves (the SDK's hooks would swallow the first).
+    shutdownSignals: [],
     logger: new DefaultLogger('WARN', (entry) => {
       if (/^No (workflows|activities) registered/.test(entry.message)) return;
       console.error(`[${entry.level}] ${entry.message}`, entry.meta ?? '');
