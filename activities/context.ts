@@ -1,12 +1,14 @@
 // What every step of a pipeline shares: memoising a result by its inputs and the code (so a retried, resumed or
 // replayed step never pays twice), loading corpora and models from the artifact store, saving models, training with
-// per-epoch checkpoints named in heartbeats (so a retried attempt goes on where the last one stopped), and reading
+// per-epoch checkpoints named in heartbeats and kept under the step's key (so a retried attempt, or the step run again
+// after `legible resume`, goes on where the last one stopped), and reading
 // recorded activations back. The step families (model.ts, interpret.ts) are built on it.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { corpusFromBundle, nextWordExamples, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import { activationsOnSplit, type LayerActivations } from '../interp/records';
@@ -37,6 +39,9 @@ export interface ModelResult {
 
 export type StepContext = ReturnType<typeof stepContext>;
 
+/** The file a running step keeps its latest training checkpoint in (per step and input; set by `once`). */
+const checkpointSlot = new AsyncLocalStorage<string>();
+
 export function stepContext(store: ArtifactStore) {
   const code = codeFingerprint();
 
@@ -47,7 +52,10 @@ export function stepContext(store: ArtifactStore) {
   async function once<R extends object>(kind: StepKind, key: unknown, compute: () => Promise<R>): Promise<R & { reused: boolean }> {
     try {
       // While another worker computes the same result, heartbeat (keeping an earlier attempt's checkpoint named).
-      const { result, reused } = await store.memoise(kind, { code, input: key }, compute, () => beat({ waitingFor: kind, checkpoint: lastCheckpoint() }));
+      // A training step's latest checkpoint is also kept in the store under the step's key (see trainResumably).
+      const slot = store.stepFile(`${kind}.checkpoint`, { code, input: key });
+      const { result, reused } = await store.memoise(kind, { code, input: key }, () => checkpointSlot.run(slot, compute), () => beat({ waitingFor: kind, checkpoint: lastCheckpoint() }));
+      rmSync(slot, { force: true }); // the result is stored: its checkpoint has served
       // A reused result cost nothing this time: its language-model calls count as answered from the cache.
       if (reused && 'usage' in result) {
         const u = result.usage as Usage;
@@ -76,7 +84,10 @@ export function stepContext(store: ArtifactStore) {
    * goes on from there instead of from epoch 0, and gets the same result as an uninterrupted run.
    */
   async function trainResumably(initial: NextWordModel, data: Examples, o: Omit<TrainOptions, 'trainable' | 'onProgress' | 'onCheckpoint' | 'resumeFrom'>) {
-    let checkpoint = lastCheckpoint();
+    // The checkpoint named in the last attempt's heartbeat; else the one kept under this step's key, which outlives
+    // the attempts (a run reset by `legible resume` schedules the step afresh, with no heartbeat behind it).
+    const slot = checkpointSlot.getStore();
+    let checkpoint = lastCheckpoint() ?? keptCheckpoint(slot);
     let model = initial;
     let resumeFrom: TrainCheckpoint | undefined;
     if (checkpoint) {
@@ -94,6 +105,7 @@ export function stepContext(store: ArtifactStore) {
         onCheckpoint: (c) => {
           const { optimizer, ...train } = c;
           checkpoint = putCheckpoint(train, model.toBundle(), optimizer);
+          if (slot) keepCheckpoint(slot, checkpoint);
           beat({ epoch: c.epoch, epochs: o.epochs, step: c.step, checkpoint });
         },
       });
@@ -162,6 +174,22 @@ export function stepContext(store: ArtifactStore) {
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
+}
+
+/** The checkpoint kept in `slot`, if any (a file cut short by a crash counts as none). */
+function keptCheckpoint(slot: string | undefined): ArtifactRef | undefined {
+  if (!slot || !existsSync(slot)) return undefined;
+  try {
+    return JSON.parse(readFileSync(slot, 'utf8')) as ArtifactRef;
+  } catch {
+    return undefined;
+  }
+}
+
+function keepCheckpoint(slot: string, checkpoint: ArtifactRef): void {
+  mkdirSync(dirname(slot), { recursive: true });
+  writeFileSync(`${slot}.tmp`, JSON.stringify(checkpoint));
+  renameSync(`${slot}.tmp`, slot);
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

@@ -114,13 +114,19 @@ async function runCommand(command: string | undefined, rest: string[]): Promise<
     case 'score':
       return scoreCommand(rest);
     case 'schema':
+    case 'setup':
+      if (rest.length > 0) {
+        console.error(`legible ${command}: takes no arguments, not "${rest.join(' ')}"\n\n${commandUsage(command)}`);
+        return 2;
+      }
+      if (command === 'setup') {
+        console.log(`Temporal CLI: ${ensureTemporalCli()}`);
+        return 0;
+      }
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
     case 'server':
       return server(rest);
-    case 'setup':
-      console.log(`Temporal CLI: ${ensureTemporalCli()}`);
-      return 0;
     case undefined:
     case 'help':
     case '--help':
@@ -325,6 +331,10 @@ async function resume(args: string[]): Promise<number> {
 
 async function runs(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { pipeline: { type: 'string' }, limit: { type: 'string', default: '50' } } });
+  if (!/^[1-9]\d*$/.test(values.limit!)) {
+    console.error(`legible runs: --limit "${values.limit}" is not a positive whole number`);
+    return 2;
+  }
   return withTemporal({}, async ({ server }) => {
     const rows = await listRuns(legibleClient(server.connection, stateDir()), { ...(values.pipeline ? { pipeline: values.pipeline } : {}), limit: Number(values.limit) });
     if (rows.length === 0) {
@@ -548,7 +558,8 @@ function handOverOnSignal(workflowId: string, server: Server, workers?: RunningW
     stopping = true;
     console.error(
       `\n${signal}: stopping this command${workers ? "'s workers" : ''}. The run ${workflowId} goes on on the Temporal server${workers ? ' and waits for workers' : ''}:\n` +
-        `  continue it with \`legible resume ${workflowId}\` (LEGIBLE_HOME=${stateDir()}), or start workers with \`npm run worker\`\n` +
+        `  continue it with \`TEMPORAL_ADDRESS=${server.address} LEGIBLE_HOME=${stateDir()} legible resume ${workflowId}\`, or start workers with \`npm run worker\` there;\n` +
+        `  a step stopped this way uses one of its attempts (steps.<kind>.retry.maximumAttempts) and goes on from its last checkpoint\n` +
         `  ${workflowUrl(server.uiUrl, workflowId)}\n(again to exit at once)`,
     );
     setTimeout(() => process.exit(code), 10_000).unref();

@@ -79,6 +79,19 @@ async function completedSteps(handle: WorkflowHandle): Promise<number | undefine
 
 /** The progress of a running workflow (with its child workflows), once, as a line. */
 export async function progressLine(handle: WorkflowHandle): Promise<string> {
+  // A sweep: one short entry per running point, named by its number.
+  const d = await handle.describe();
+  if (d.type === 'legibleSweep') {
+    const points = await Promise.all(
+      (d.raw.pendingChildren ?? []).map(async (c) => `point ${/-point-(\d+)$/.exec(c.workflowId ?? '')?.[1] ?? '?'} ${await runLine(handle.client.getHandle(c.workflowId!)).catch(() => 'starting')}`),
+    );
+    return points.length > 0 ? points.join(' | ') : 'between points';
+  }
+  return runLine(handle);
+}
+
+/** One run's progress line (see progressLine). */
+async function runLine(handle: WorkflowHandle): Promise<string> {
   const [p, done] = await Promise.all([treeProgress(handle), completedSteps(handle)]);
   const running = p.pending.map((a) => {
     const data = a.heartbeatDetails?.payloads?.[0]?.data;

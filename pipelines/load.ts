@@ -157,7 +157,16 @@ function problemsOf(
     const known = keysAt(PipelineSchema, path);
     return issue.keys.map((key) => {
       const near = known.length > 0 ? closest(key, known) : undefined;
-      const hint = near && distance(key, near) <= Math.max(2, Math.floor(key.length / 4)) ? `: did you mean "${near}"?` : known.length > 0 ? ` (known here: ${known.join(', ')})` : '';
+      // A key of another variant (an openai provider's model on an embedded one): say whose it is.
+      const variant = known.includes(key) ? valueAt(raw, [...path, 'provider']) : undefined;
+      const hint =
+        known.includes(key)
+          ? `: it is not a setting of ${variant !== undefined ? `provider: ${String(variant)}` : 'this kind'}`
+          : near && distance(key, near) <= Math.max(2, Math.floor(key.length / 4))
+            ? `: did you mean "${near}"?`
+            : known.length > 0
+              ? ` (known here: ${known.join(', ')})`
+              : '';
       return { file, ...at(keyOffset(doc, path, key)), path: formatPath([...path, key]), message: `unknown key "${key}"${hint}` };
     });
   }
@@ -168,7 +177,7 @@ function problemsOf(
     message += `: "${value}" is a word in YAML 1.2 (YAML 1.1 read it as a boolean); write true or false`;
   // A problem at a value the file leaves out: a required one, or a default that something the file sets rules out.
   if (path.length > 0 && !isSet(raw, path))
-    message = value === undefined && issue.code === 'invalid_type' ? 'missing (every pipeline sets it)' : `${message} (${formatPath(path)} is not set in this file: its default)`;
+    message = value === undefined && issue.code === 'invalid_type' ? 'missing: required here' : `${message} (${formatPath(path)} is not set in this file: its default)`;
   // Such a problem is shown where the file sets a key its message names (e.g. corpus.sentences), if any.
   const named = path.length > 0 && !isSet(raw, path) ? [...message.matchAll(/\b([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)\b/g)].map((m) => m[1]!.split('.')).find((p) => isSet(raw, p)) : undefined;
   return [{ file, ...at(valueOffset(doc, named ?? path)), path: formatPath(path), message }];

@@ -48,6 +48,8 @@ describe('pipeline YAML', () => {
     assert.match(says('trainng'), /did you mean "training"\?/);
     assert.match(says('steps.explainNeuron'), /did you mean "explainNeurons"\?/);
     assert.match(says('steps.trainBaseModel.startToCloseTimeout'), /a duration such as "90s", "30m" or "2h".*not 30/);
+    const [variant] = problems(`name: v\n${MODEL}explainer: { provider: embedded, apiKeyEnv: X }\n`);
+    assert.equal(variant!.message, 'unknown key "apiKeyEnv": it is not a setting of provider: embedded');
     assert.match(says('interpretability.dictionary.enabled'), /"yes" is a word in YAML 1\.2 .* write true or false/);
     assert.deepEqual(found.map((p) => p.line), [...found.map((p) => p.line)].sort((a, b) => a - b), 'in file order');
   });
@@ -61,7 +63,7 @@ describe('pipeline YAML', () => {
       assert.deepEqual([p.line, p.column], [2, 22], 'at corpus.sentences');
     }
     const [missing] = problems('name: x\n');
-    assert.deepEqual([missing!.path, missing!.message], ['model', 'missing (every pipeline sets it)']);
+    assert.deepEqual([missing!.path, missing!.message], ['model', 'missing: required here']);
   });
 
   it('one bad layer name is one problem, not also one about a starting depth the file never set', () => {
