@@ -40,17 +40,17 @@ Options:
 const COMMON = { simulator: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
 /** Parses a command's options; an unknown option or a missing value is a usage error (exit 2), not a crash. */
-function options(args: string[], spec: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>, text: string) {
+function options(command: string, args: string[], spec: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>, text: string) {
   try {
     return parseArgs({ args, allowPositionals: true, options: spec });
   } catch (err) {
-    usage(text, 2, (err as Error).message);
+    usage(text, 2, `legible ${command}: ${(err as Error).message.split('. To specify')[0]}`);
     return undefined;
   }
 }
 
 export async function explainCommand(args: string[]): Promise<number> {
-  const parsed = options(args, { ...COMMON, explainer: { type: 'string' }, top: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' } }, EXPLAIN_USAGE);
+  const parsed = options('explain', args, { ...COMMON, explainer: { type: 'string' }, top: { type: 'string' }, random: { type: 'string' }, seed: { type: 'string' } }, EXPLAIN_USAGE);
   if (!parsed) return 2;
   const { values, positionals } = parsed as { values: { help?: boolean; json?: boolean; explainer?: string; simulator?: string; top?: string; random?: string; seed?: string }; positionals: string[] };
   if (values.help) return usage(EXPLAIN_USAGE, 0);
@@ -71,7 +71,7 @@ export async function explainCommand(args: string[]): Promise<number> {
 }
 
 export async function scoreCommand(args: string[]): Promise<number> {
-  const parsed = options(args, { ...COMMON, label: { type: 'string' } }, SCORE_USAGE);
+  const parsed = options('score', args, { ...COMMON, label: { type: 'string' } }, SCORE_USAGE);
   if (!parsed) return 2;
   const { values, positionals } = parsed as { values: { help?: boolean; json?: boolean; simulator?: string; label?: string }; positionals: string[] };
   if (values.help) return usage(SCORE_USAGE, 0);

@@ -73,7 +73,13 @@ export function checkPipeline(text: string, file = '<pipeline>'): { pipeline: Pi
   if (docs.length > 1) fail(docs[1]!.range[0], `this file holds ${docs.length} YAML documents (separated by "---"); a pipeline file holds one`);
   const doc = docs[0] ?? parseDocument('', { lineCounter });
   if (doc.errors.length > 0) {
-    throw new PipelineError(doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: /call stack/i.test(e.message) ? 'the file nests too deeply to be a pipeline' : `YAML syntax error: ${firstLine(e.message)}` })));
+    const says = (e: (typeof doc.errors)[number]) =>
+      /call stack/i.test(e.message)
+        ? 'the file nests too deeply to be a pipeline'
+        : e.code === 'DUPLICATE_KEY'
+          ? `the key "${/^\s*["']?([^:"'\n]+?)["']?\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? '?'}" appears twice in one map`
+          : `YAML syntax error: ${firstLine(e.message)}`;
+    throw new PipelineError(doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: says(e) })));
   }
   let firstAlias: number | undefined;
   visit(doc, {
@@ -171,6 +177,7 @@ function problemsOf(
     });
   }
   let message = issue.message;
+  if (path.length === 0 && issue.code === 'invalid_type') message = `a pipeline file is a map of settings (name:, model:, …), not ${Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}`;
   const value = valueAt(raw, path);
   // YAML 1.1 read yes/no/on/off as booleans; YAML 1.2, which pipelines are, reads them as words.
   if (issue.code === 'invalid_type' && issue.expected === 'boolean' && typeof value === 'string' && /^(y|yes|n|no|on|off)$/i.test(value))

@@ -37,6 +37,9 @@ describe('pipeline YAML', () => {
     const [exploded] = problems(bomb);
     assert.match(exploded!.message, /aliases expand to too many copies/);
     assert.equal(exploded!.line, 2);
+    const [twice] = problems(`name: a\nname: b\n${MODEL}`);
+    assert.deepEqual([twice!.line, twice!.message], [2, 'the key "name" appears twice in one map']);
+    assert.match(problems('- a\n- b\n')[0]!.message, /a pipeline file is a map of settings .*, not a list/);
     const [deep] = problems(`name: deep\nx: ${'['.repeat(5000)}${']'.repeat(5000)}\n`);
     assert.equal(deep!.message, 'the file nests too deeply to be a pipeline');
   });
