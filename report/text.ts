@@ -344,7 +344,7 @@ export function formatSweep(r: SweepReport): string {
     return xs.length > 1 ? `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}` : mean.toFixed(digits);
   };
   return [
-    `sweep ${r.pipeline}: ${r.points.length} points${seeds > 1 ? `, ${rows.length} settings × up to ${seeds} seeds (mean ± standard deviation over seeds)` : ''}`,
+    `sweep ${r.pipeline}: ${r.failed?.length ? `${r.points.length} of ${r.points.length + r.failed.length} points finished` : `${r.points.length} points`}${seeds > 1 ? `, ${rows.length} settings × up to ${seeds} seeds (mean ± standard deviation over seeds)` : ''}`,
     'Scores: mean all-tokens correlation on the score text over the layers with legible (or free) neurons. Recovered:',
     'the legible neurons\' substitution after alignment (recovered fraction against mean ablation, mean over layers). Perplexity:',
     'the final model, its matched control (same training, no legible neurons) and the base model, on held-out text.',

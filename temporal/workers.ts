@@ -174,14 +174,17 @@ export async function startWorkerProcesses(count: number, o: { address: string; 
 
 /**
  * Installs the Temporal runtime with a logger that keeps warnings and errors, less the expected notices that a
- * worker has no workflows or no activities (Legible's workers each serve one of the two on purpose).
+ * worker has no workflows or no activities (Legible's workers each serve one of the two on purpose), and, where
+ * `failures` is false (a `legible` command, which reports a run's failure itself), the SDK's "Activity failed" and
+ * "Workflow failed" warnings.
  */
-export function installQuietRuntime(): void {
+export function installQuietRuntime(o: { failures: boolean } = { failures: true }): void {
   Runtime.install({
     // Legible's commands and worker.ts handle SIGINT and SIGTERM themselves (the SDK's hooks would swallow the first).
     shutdownSignals: [],
     logger: new DefaultLogger('WARN', (entry) => {
       if (/^No (workflows|activities) registered/.test(entry.message)) return;
+      if (!o.failures && /^(Activity|Workflow) failed$/.test(entry.message)) return;
       console.error(`[${entry.level}] ${entry.message}`, entry.meta ?? '');
     }),
   });

@@ -119,5 +119,8 @@ describe('everyday commands', () => {
     const runs = cli(store, 'runs').stdout;
     assert.match(runs, /sweep-fail-point-0 .*seed 4/);
     assert.equal(runs.split('\n').filter((l) => l.startsWith('sweep-fail ')).length, 1, 'one line per workflow id');
+    // Newest first: the resumed sweep before its points, and before the earlier test's run (another store's).
+    const order = ['sweep-fail ', 'sweep-fail-point-0', 'sigint-'].map((id) => runs.split('\n').findIndex((l) => l.startsWith(id)));
+    assert.ok(order.every((i) => i > 0) && order[0]! < order[1]! && order[1]! < order[2]!, runs);
   });
 });
