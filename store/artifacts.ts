@@ -4,7 +4,7 @@
 // Step results are memoised by the hash of their inputs, so a retried or replayed step reuses finished work, and
 // a step that several workers reach at once (the sweep points' shared base model) is computed once.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
@@ -38,11 +38,16 @@ export class ArtifactStore {
     const path = join(this.root, 'store-id');
     if (!existsSync(path)) {
       mkdirSync(this.root, { recursive: true });
+      // Written whole to a file of its own, then linked into place: of two processes creating it at once, one link
+      // wins and the other reads the winner's identity, never a file still being written.
+      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      writeFileSync(tmp, `${randomBytes(8).toString('hex')}\n`);
       try {
-        // 'wx': of two processes creating it at once, one writes and the other reads what was written.
-        writeFileSync(path, `${randomBytes(8).toString('hex')}\n`, { flag: 'wx' });
+        linkSync(tmp, path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        rmSync(tmp, { force: true });
       }
     }
     const id = readFileSync(path, 'utf8').trim();

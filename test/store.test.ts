@@ -1,6 +1,6 @@
 // The artifact store: content addressing, round trips, corruption detection and memoised steps.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,16 @@ import { ArtifactStore } from '../store/artifacts';
 const fresh = () => new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-store-')));
 
 describe('artifact store', () => {
+  it('gives processes that make a new store at once one identity, never an empty one', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'legible-id-race-'));
+    const script = `process.stdout.write(new (require(${JSON.stringify(join(__dirname, '..', 'store', 'artifacts.ts'))}).ArtifactStore)(${JSON.stringify(root)}).id())`;
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', '-e', script], (err, out) => (err ? reject(err) : resolve(out))))),
+    );
+    assert.match(ids[0]!, /^[0-9a-f]{16}$/);
+    assert.deepEqual(new Set(ids), new Set([ids[0]]));
+  });
+
   it('names an artifact by its content and stores it once', () => {
     const store = fresh();
     const a = store.putJson('labels', [{ unit: 0, label: 'animals' }]);
