@@ -7,8 +7,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { corpusFromBundle, nextWordExamples, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import { activationsOnSplit, type LayerActivations } from '../interp/records';
@@ -19,7 +19,7 @@ import { NextWordModel, type ModelMeta } from '../nn/model';
 import type { OptimizerState } from '../nn/optimizer-state';
 import { train, type Examples, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { StepKind } from '../pipelines/schema';
-import type { ArtifactRef, ArtifactStore, Bundle } from '../store/artifacts';
+import { writeAtomically, type ArtifactRef, type ArtifactStore, type Bundle } from '../store/artifacts';
 
 export interface ModelResult {
   /** Where a retried attempt went on from (the last checkpoint of the attempt before it); null when it started afresh. */
@@ -105,7 +105,7 @@ export function stepContext(store: ArtifactStore) {
         onCheckpoint: (c) => {
           const { optimizer, ...train } = c;
           checkpoint = putCheckpoint(train, model.toBundle(), optimizer);
-          if (slot) keepCheckpoint(slot, checkpoint);
+          if (slot) writeAtomically(slot, Buffer.from(JSON.stringify(checkpoint)));
           beat({ epoch: c.epoch, epochs: o.epochs, step: c.step, checkpoint });
         },
       });
@@ -176,20 +176,9 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
-/** The checkpoint kept in `slot`, if any (a file cut short by a crash counts as none). */
+/** The checkpoint kept in `slot` (written whole, see writeAtomically), if any. */
 function keptCheckpoint(slot: string | undefined): ArtifactRef | undefined {
-  if (!slot || !existsSync(slot)) return undefined;
-  try {
-    return JSON.parse(readFileSync(slot, 'utf8')) as ArtifactRef;
-  } catch {
-    return undefined;
-  }
-}
-
-function keepCheckpoint(slot: string, checkpoint: ArtifactRef): void {
-  mkdirSync(dirname(slot), { recursive: true });
-  writeFileSync(`${slot}.tmp`, JSON.stringify(checkpoint));
-  renameSync(`${slot}.tmp`, slot);
+  return slot && existsSync(slot) ? (JSON.parse(readFileSync(slot, 'utf8')) as ArtifactRef) : undefined;
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

@@ -13,8 +13,8 @@ import { buildId } from '../temporal/build-id';
 import { offloadBytes } from '../temporal/payload-codec';
 import { listRuns, planResume, queuesWithoutWorkers, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
 import { connectOrStartServer, defaultAddress, devServerRecord, ensureTemporalCli, stateDir, stopDevServer, tryConnect, type Server } from '../temporal/server';
-import { ALL_TAGS, installQuietRuntime, parseQueuePrefix, queuePrefixOf, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
-import type { legiblePipeline, PipelineReport, SweepReport } from '../workflows/pipeline';
+import { ALL_TAGS, installQuietRuntime, queueOwner, startWorkerProcesses, startWorkers, storeQueuePrefix, type QueueOwner, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
+import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
 import { join } from 'node:path';
@@ -240,18 +240,11 @@ async function run(args: string[]): Promise<number> {
       const sweep = expandSweep(pipeline, text, queuePrefix);
       const { workflowId, handle } = await startSweepRun(server.connection, sweep, text, { queuePrefix, storeRoot: stateDir() });
       console.log(`Started sweep ${workflowId} (${sweep.points.length} points, each a child workflow)\n  ${workflowUrl(server.uiUrl, workflowId)}`);
-      const started = performance.now();
-      const stopOnSignal = handOverOnSignal(workflowId, server, workers);
-      const result = untilDone(handle.result(), workers);
-      await showProgress(handle, result).finally(stopOnSignal);
-      const report = await result;
-      console.log(`\n${formatSweep(report)}\n\nsweep ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-      console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
-      return report.failed?.length ? 1 : 0;
+      return followRun(workflowId, handle, server, workers);
     }
     const { workflowId, handle } = await startPipelineRun(server.connection, expandPlan(pipeline, text, queuePrefix), text, { queuePrefix, storeRoot: stateDir() });
     console.log(`Started ${workflowId}\n  ${workflowUrl(server.uiUrl, workflowId)}`);
-    return printReport(workflowId, handle, server, workers);
+    return followRun(workflowId, handle, server, workers);
   });
 }
 
@@ -270,17 +263,21 @@ async function resume(args: string[]): Promise<number> {
     const memo = described.memo as { pipelineYaml?: string; storeRoot?: string } | undefined;
     // A run goes on on its own task queues, with the code that started it: this store's and this build's, or the
     // shared ones of runs started before stores and builds had them.
-    const queuePrefix = queuePrefixOf(described.taskQueue);
-    const owner = queuePrefix ? parseQueuePrefix(queuePrefix) : undefined;
-    if (!queuePrefix || !owner || (owner.store && owner.store !== new ArtifactStore(stateDir()).id())) {
-      const where = memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
-      throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${described.taskQueue.replace(/-workflows$/, '-*')}, this store's ${storeQueuePrefix(stateDir())}-*, LEGIBLE_HOME=${stateDir()}): resume it with ${where}`);
-    }
+    const owner = ownRun(workflowId, described.taskQueue, memo, 'resume');
     if (owner.build && owner.build !== buildId())
       throw new InvalidInputError(
         `${workflowId} was started by code of build ${owner.build}, and this checkout is build ${buildId()}: a run goes on only on the code that started it (a replay on other code can break it). Resume it from a checkout of that code, or run the pipeline again here with \`legible run\` (steps whose inputs are unchanged reuse their stored results).`,
       );
     const pipeline = memo?.pipelineYaml ? parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`) : undefined;
+    /** Runs `body` with workers for the run's own queues here (unless --no-workers), and stops them after. */
+    const serve = async (body: (workers?: RunningWorkers) => Promise<number>): Promise<number> => {
+      const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix: owner.prefix, ...(pipeline ? { pipeline } : {}) });
+      try {
+        return await body(workers);
+      } finally {
+        await workers?.shutdown();
+      }
+    };
     if (described.status.name === 'RUNNING') {
       // A run whose command was stopped goes on on the server, waiting for workers: serve it (beside any others).
       if (values['no-workers']) {
@@ -289,43 +286,26 @@ async function resume(args: string[]): Promise<number> {
       }
       const idle = await queuesWithoutWorkers(client, described.taskQueue, ALL_TAGS);
       console.log(`${workflowId} is running${idle.length > 0 ? ` and waits for workers (none has polled ${idle.join(', ')} lately)` : ''}: starting workers for it here.`);
-      const workers = await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
-      try {
-        return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId), server, workers);
-      } finally {
-        await workers.shutdown();
-      }
+      return serve((workers) => followRun(workflowId, client.workflow.getHandle(workflowId), server, workers));
     }
     if (described.status.name === 'COMPLETED' && described.type === 'legibleSweep') {
       // A sweep whose points failed completed without them: run it again under its id, keeping the finished points.
       const earlier = (await client.workflow.getHandle(workflowId).result()) as SweepReport;
       if (!earlier.failed?.length) throw new InvalidInputError(`${workflowId} completed with every point: nothing to resume`);
-      if (!memo?.pipelineYaml) throw new InvalidInputError(`${workflowId} has no pipeline in its memo to run again`);
-      const sweep = expandSweep(parsePipeline(memo.pipelineYaml, `${workflowId} (memo)`), memo.pipelineYaml, queuePrefix);
+      if (!pipeline || !memo?.pipelineYaml) throw new InvalidInputError(`${workflowId} has no pipeline in its memo to run again`);
       console.log(`Resuming sweep ${workflowId}: ${earlier.points.length} finished points are kept, ${earlier.failed.length} run again (their finished steps reuse their stored results):\n  ${earlier.failed.map((f) => f.workflowId).join('\n  ')}`);
-      const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
-      try {
-        const { handle } = await startSweepRun(server.connection, sweep, memo.pipelineYaml, { queuePrefix, storeRoot: stateDir(), workflowId, resumed: { done: earlier.points } });
-        const stopOnSignal = handOverOnSignal(workflowId, server, workers);
-        const report = await untilDone(handle.result(), workers).finally(stopOnSignal);
-        console.log(`\n${formatSweep(report)}\n\nTemporal UI: ${workflowUrl(server.uiUrl, workflowId)}\nReport: npx legible report ${workflowId}`);
-        return report.failed?.length ? 1 : 0;
-      } finally {
-        await workers?.shutdown();
-      }
+      const sweep = expandSweep(pipeline, memo.pipelineYaml, owner.prefix);
+      return serve(async (workers) => {
+        const { handle } = await startSweepRun(server.connection, sweep, memo.pipelineYaml!, { queuePrefix: owner.prefix, storeRoot: stateDir(), workflowId, resumed: { done: earlier.points } });
+        return followRun(workflowId, handle, server, workers);
+      });
     }
     const plan = await planResume(client, workflowId);
     console.log(`Resuming ${workflowId}: ${plan.skipped.length} finished steps are kept, ${plan.rerun.length} run again.`);
     const name = (s: StepRow) => `${s.kind} (${s.summary})`;
     if (plan.skipped.length > 0) console.log(`  kept:\n    ${plan.skipped.map(name).join('\n    ')}`);
     console.log(`  again:\n    ${plan.rerun.map((s) => `${name(s)}${s.state === 'completed' ? `: finished before, reuses ${s.child ? 'the stored results of its steps' : 'its stored result'}` : `: ${s.state}${s.child ? ' (its finished steps reuse their stored results)' : ''}`}`).join('\n    ')}`);
-    const workers = values['no-workers'] ? undefined : await startAllWorkers(server, { processes, queuePrefix, ...(pipeline ? { pipeline } : {}) });
-    try {
-      const runId = await resumeRun(client, plan);
-      return await printReport(workflowId, client.workflow.getHandle<typeof legiblePipeline>(workflowId, runId), server, workers);
-    } finally {
-      await workers?.shutdown();
-    }
+    return serve(async (workers) => followRun(workflowId, client.workflow.getHandle(workflowId, await resumeRun(client, plan)), server, workers));
   });
 }
 
@@ -345,7 +325,7 @@ async function runs(args: string[]): Promise<number> {
     // Whose run it is: this store's, another store's (by its id), or from before stores had ids.
     const own = new ArtifactStore(stateDir()).id();
     const store = (r: (typeof rows)[number]) => {
-      const id = parseQueuePrefix(queuePrefixOf(r.taskQueue) ?? '')?.store;
+      const id = queueOwner(r.taskQueue)?.store;
       return id === undefined ? '-' : id === own ? 'this' : id;
     };
     const table = [['workflow id', 'pipeline', 'status', 'started', 'duration', 'store', 'sweep point'], ...rows.map((r) => [r.workflowId, r.pipeline, r.status, r.start.toISOString().replace('T', ' ').slice(0, 19), r.durationSeconds === undefined ? '-' : `${r.durationSeconds.toFixed(0)} s`, store(r), settings(r)])];
@@ -369,7 +349,7 @@ async function status(args: string[]): Promise<number> {
     console.log(`  ${workflowUrl(server.uiUrl, d.workflowId)}`);
     if (d.status.name === 'RUNNING') {
       const idle = await queuesWithoutWorkers(client, d.taskQueue, ALL_TAGS);
-      const build = parseQueuePrefix(queuePrefixOf(d.taskQueue) ?? '')?.build;
+      const build = queueOwner(d.taskQueue)?.build;
       if (idle.length > 0)
         console.log(`  waiting: no worker${build ? ` of build ${build}` : ''} has polled ${idle.join(', ')} in the last 90 s; start one from a checkout of ${build === undefined || build === buildId() ? 'this' : 'that'} code with its store (\`npm run worker\`)${build && build !== buildId() ? `, this checkout is build ${buildId()}` : ''}`);
       console.log(`  now: ${await progressLine(handle)}`);
@@ -416,11 +396,7 @@ async function report(args: string[]): Promise<number> {
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     // Its artifacts (and large payloads) are in the store that ran it.
-    const owner = parseQueuePrefix(queuePrefixOf(d.taskQueue) ?? '')?.store;
-    if (owner && owner !== new ArtifactStore(stateDir()).id()) {
-      const where = (d.memo as { storeRoot?: string } | undefined)?.storeRoot;
-      throw new InvalidInputError(`${workflowId} belongs to another store (id ${owner}; this one, LEGIBLE_HOME=${stateDir()}, is ${new ArtifactStore(stateDir()).id()}): its artifacts are there; report it with LEGIBLE_HOME=${where ?? 'that store\'s directory'}`);
-    }
+    ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string } | undefined, 'report');
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if (values.format === 'json') {
       console.log(reportJson(workflowId, result));
@@ -532,16 +508,34 @@ async function startAllWorkers(server: Server, layout: WorkerLayout): Promise<Ru
   };
 }
 
-async function printReport(workflowId: string, handle: WorkflowHandle<typeof legiblePipeline>, server: Server, workers?: RunningWorkers): Promise<number> {
+/**
+ * Follows a run or a sweep to its end with live progress (the first Ctrl-C hands it over to the server) and prints
+ * its report; exit code 1 where sweep points failed.
+ */
+async function followRun(workflowId: string, handle: WorkflowHandle, server: Server, workers?: RunningWorkers): Promise<number> {
   const started = performance.now();
   const stopOnSignal = handOverOnSignal(workflowId, server, workers);
-  const result = untilDone(handle.result(), workers);
+  const result = untilDone(handle.result() as Promise<PipelineReport | SweepReport>, workers);
   await showProgress(handle, result).finally(stopOnSignal);
   const report = await result;
-  console.log(`\n${formatReport(currentReport(report, workflowId))}`);
-  console.log(`\nworkflow ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}`);
-  return 0;
+  const sweep = 'points' in report;
+  console.log(`\n${sweep ? formatSweep(report) : formatReport(currentReport(report, workflowId))}`);
+  console.log(`\n${sweep ? 'sweep' : 'workflow'} ${workflowId} finished in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`Temporal UI: ${workflowUrl(server.uiUrl, workflowId)}${sweep ? `\nReport: npx legible report ${workflowId}` : ''}`);
+  return sweep && report.failed?.length ? 1 : 0;
+}
+
+/**
+ * The store and build of a run (from its workflow task queue), refusing a run of another store, whose artifacts and
+ * large payloads are there: `command` it with that store's LEGIBLE_HOME (kept in the memo).
+ */
+function ownRun(workflowId: string, taskQueue: string, memo: { storeRoot?: string } | undefined, command: string): QueueOwner {
+  const owner = queueOwner(taskQueue);
+  if (!owner || (owner.store && owner.store !== new ArtifactStore(stateDir()).id())) {
+    const where = memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
+    throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${taskQueue.replace(/-workflows$/, '-*')}, this store's ${storeQueuePrefix(stateDir())}-*, LEGIBLE_HOME=${stateDir()}): ${command} it with ${where}`);
+  }
+  return owner;
 }
 
 /**

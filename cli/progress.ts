@@ -38,7 +38,8 @@ function bar(fraction: number, width = 20): string {
   return `${'█'.repeat(full)}${'░'.repeat(width - full)} ${Math.round(fraction * 100)}%`.padEnd(width + 5);
 }
 
-type PendingActivity = NonNullable<Awaited<ReturnType<WorkflowHandle['describe']>>['raw']['pendingActivities']>[number];
+type WorkflowDescription = Awaited<ReturnType<WorkflowHandle['describe']>>;
+type PendingActivity = NonNullable<WorkflowDescription['raw']['pendingActivities']>[number];
 
 /** How long the progress query may wait for a worker to answer (a run without workers answers none). */
 const QUERY_DEADLINE_MS = 2000;
@@ -48,13 +49,13 @@ const QUERY_DEADLINE_MS = 2000;
  * merged, from the server's description of each (no worker needed): the running steps with their last heartbeat and
  * the current layer. The steps done come from the progress query, where a worker answers it within 2 s.
  */
-async function treeProgress(handle: WorkflowHandle, depth = 0): Promise<{ layer?: string; pending: PendingActivity[] }> {
-  const d = await handle.describe();
+async function treeProgress(handle: WorkflowHandle, described?: WorkflowDescription, depth = 0): Promise<{ layer?: string; pending: PendingActivity[] }> {
+  const d = described ?? (await handle.describe());
   const merged = { layer: d.typedSearchAttributes.get(LAYER_ATTRIBUTE), pending: [...(d.raw.pendingActivities ?? [])] };
   for (const child of depth < 4 ? (d.raw.pendingChildren ?? []) : []) {
     if (!child.workflowId) continue;
     try {
-      const sub = await treeProgress(handle.client.getHandle(child.workflowId), depth + 1);
+      const sub = await treeProgress(handle.client.getHandle(child.workflowId), undefined, depth + 1);
       merged.layer = sub.layer ?? merged.layer;
       merged.pending.push(...sub.pending);
     } catch {
@@ -87,12 +88,12 @@ export async function progressLine(handle: WorkflowHandle): Promise<string> {
     );
     return points.length > 0 ? points.join(' | ') : 'between points';
   }
-  return runLine(handle);
+  return runLine(handle, d);
 }
 
-/** One run's progress line (see progressLine). */
-async function runLine(handle: WorkflowHandle): Promise<string> {
-  const [p, done] = await Promise.all([treeProgress(handle), completedSteps(handle)]);
+/** One run's progress line (see progressLine); `described`: its description, where the caller has it. */
+async function runLine(handle: WorkflowHandle, described?: WorkflowDescription): Promise<string> {
+  const [p, done] = await Promise.all([treeProgress(handle, described), completedSteps(handle)]);
   const running = p.pending.map((a) => {
     const data = a.heartbeatDetails?.payloads?.[0]?.data;
     const details = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Details) : {};

@@ -107,14 +107,14 @@ export function checkPipeline(text: string, file = '<pipeline>'): { pipeline: Pi
   return { pipeline: result.data, warnings: pipelineWarnings(result.data, raw, doc, file, at) };
 }
 
+/** The value the file itself gives at `path`; undefined where it leaves it out (YAML has no undefined: null is set). */
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), raw);
+}
+
 /** Whether the file itself sets the value at `path` (rather than leaving it to its default). */
 function isSet(raw: unknown, path: (string | number)[]): boolean {
-  let v = raw;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object' || !(k in v)) return false;
-    v = (v as Record<string | number, unknown>)[k];
-  }
-  return true;
+  return valueAt(raw, path) !== undefined;
 }
 
 /**
@@ -138,7 +138,7 @@ export function pipelineWarnings(p: Pipeline, raw: unknown, doc: Document, file:
   for (const [path, d] of dictionaries) {
     if (!d || !isSet(raw, path)) continue;
     const dictionary = d as { enabled: boolean; kind: 'topk' | 'l1' };
-    const setKeys = Object.keys((path.reduce<unknown>((v, k) => (v as Record<string | number, unknown>)[k], raw) ?? {}) as object);
+    const setKeys = Object.keys(valueAt(raw, path) as object);
     const swept = p.sweep?.dictionary?.includes(true) ?? false;
     if (!dictionary.enabled && !swept) {
       const others = setKeys.filter((k) => k !== 'enabled');
@@ -188,10 +188,6 @@ function problemsOf(
   // Such a problem is shown where the file sets a key its message names (e.g. corpus.sentences), if any.
   const named = path.length > 0 && !isSet(raw, path) ? [...message.matchAll(/\b([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)\b/g)].map((m) => m[1]!.split('.')).find((p) => isSet(raw, p)) : undefined;
   return [{ file, ...at(valueOffset(doc, named ?? path)), path: formatPath(path), message }];
-}
-
-function valueAt(raw: unknown, path: (string | number)[]): unknown {
-  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), raw);
 }
 
 /** The keys a strict object of the schema allows at `path` (every option's, for a union); none where it takes any. */

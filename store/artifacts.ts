@@ -168,7 +168,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function writeAtomically(path: string, bytes: Uint8Array): void {
+/** Writes a file whole or not at all (to a temporary file beside it, then renamed), making its directory. */
+export function writeAtomically(path: string, bytes: Uint8Array): void {
   mkdirSync(join(path, '..'), { recursive: true });
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, bytes);

@@ -5,9 +5,12 @@
 import type { Client } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import Long from 'long';
 import { randomUUID } from 'node:crypto';
+import { taskQueueFor } from '../pipelines/plan';
+import type { ResourceTag } from '../pipelines/schema';
 import { PIPELINE_ATTRIBUTE } from './search-attributes';
 
 const enums = temporal.api.enums.v1;
@@ -47,11 +50,9 @@ export async function listRuns(client: Client, o: { pipeline?: string; limit?: n
   return [...latest.values()].sort((a, b) => b.start.getTime() - a.start.getTime()).slice(0, limit);
 }
 
-const seconds = (t: { seconds?: Long | number | null; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) + (t.nanos ?? 0) / 1e9 : undefined);
-
 async function runRow(client: Client, raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Promise<RunRow> {
-  const start = seconds(raw.startTime) ?? 0;
-  const end = seconds(raw.closeTime);
+  const start = optionalTsToMs(raw.startTime) ?? 0;
+  const end = optionalTsToMs(raw.closeTime);
   let settings: Record<string, unknown> | undefined;
   try {
     settings = (await decodeMapFromPayloads(client.options.loadedDataConverter, raw.memo?.fields))?.sweepSettings as Record<string, unknown> | undefined;
@@ -63,9 +64,9 @@ async function runRow(client: Client, raw: temporal.api.workflow.v1.IWorkflowExe
     runId: raw.execution?.runId ?? '?',
     pipeline: decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields).get(PIPELINE_ATTRIBUTE) ?? '?',
     status: (enums.WorkflowExecutionStatus[raw.status ?? 0] ?? '?').replace('WORKFLOW_EXECUTION_STATUS_', ''),
-    start: new Date(start * 1000),
+    start: new Date(start),
     taskQueue: raw.taskQueue ?? '',
-    ...(end !== undefined && end > 0 ? { durationSeconds: end - start } : {}),
+    ...(end !== undefined && end > 0 ? { durationSeconds: (end - start) / 1000 } : {}),
     ...(settings ? { settings } : {}),
   };
 }
@@ -232,11 +233,11 @@ const LIVE_POLLER_SECONDS = 90;
  * Of a run's task queues (its workflow queue `<prefix>-workflows` and `<prefix>-<tag>` for each tag), those that no
  * worker has polled in the last LIVE_POLLER_SECONDS: a run whose queues have none waits until one starts.
  */
-export async function queuesWithoutWorkers(client: Client, workflowQueue: string, tags: string[]): Promise<string[]> {
+export async function queuesWithoutWorkers(client: Client, workflowQueue: string, tags: ResourceTag[]): Promise<string[]> {
   const prefix = workflowQueue.replace(/-workflows$/, '');
   const queues: [name: string, type: temporal.api.enums.v1.TaskQueueType][] = [
-    [workflowQueue, 1], // TASK_QUEUE_TYPE_WORKFLOW
-    ...tags.map((t): [string, temporal.api.enums.v1.TaskQueueType] => [`${prefix}-${t}`, 2]), // TASK_QUEUE_TYPE_ACTIVITY
+    [workflowQueue, enums.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+    ...tags.map((t): [string, temporal.api.enums.v1.TaskQueueType] => [taskQueueFor(t, prefix), enums.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]),
   ];
   const now = Date.now() / 1000;
   const idle: string[] = [];

@@ -22,11 +22,6 @@ export function workflowTaskQueue(prefix = DEFAULT_QUEUE_PREFIX): string {
   return `${prefix}-workflows`;
 }
 
-/** The prefix of a workflow task queue's name, or undefined for a queue not named by workflowTaskQueue. */
-export function queuePrefixOf(workflowQueue: string): string | undefined {
-  return workflowQueue.endsWith('-workflows') ? workflowQueue.slice(0, -'-workflows'.length) : undefined;
-}
-
 /**
  * The task queues of a store and a code version: `legible-<store id>-<build id>-<tag>` and `…-workflows` (see
  * ArtifactStore.id and build-id.ts). Workers of another store, or of other code, never take a run's work.
@@ -35,14 +30,21 @@ export function storeQueuePrefix(storeRoot: string, build = buildId()): string {
   return `${DEFAULT_QUEUE_PREFIX}-${new ArtifactStore(storeRoot).id()}-${build}`;
 }
 
+/** Whose a run is, from its workflow task queue: the queues' prefix, and the store and build it names where it does. */
+export interface QueueOwner {
+  prefix: string;
+  store?: string;
+  build?: string;
+}
+
 /**
- * What a queue prefix says about the runs on it: their store and build, where it names them. Runs started before
- * stores had identities are on `legible`; before build ids, on `legible-<store id>`.
+ * The owner of a run on `workflowQueue` (see workflowTaskQueue); undefined for a queue that Legible did not name. Runs
+ * started before stores had identities are on `legible-workflows`; before build ids, on `legible-<store id>-workflows`.
  */
-export function parseQueuePrefix(prefix: string): { store?: string; build?: string } | undefined {
-  const m = new RegExp(`^${DEFAULT_QUEUE_PREFIX}(?:-([0-9a-f]{16})(?:-([0-9a-f]{12}))?)?$`).exec(prefix);
+export function queueOwner(workflowQueue: string): QueueOwner | undefined {
+  const m = new RegExp(`^(${DEFAULT_QUEUE_PREFIX}(?:-([0-9a-f]{16})(?:-([0-9a-f]{12}))?)?)-workflows$`).exec(workflowQueue);
   if (!m) return undefined;
-  return { ...(m[1] ? { store: m[1] } : {}), ...(m[2] ? { build: m[2] } : {}) };
+  return { prefix: m[1]!, ...(m[2] ? { store: m[2] } : {}), ...(m[3] ? { build: m[3] } : {}) };
 }
 
 export interface WorkerOptions {
@@ -54,8 +56,6 @@ export interface WorkerOptions {
   storeRoot: string;
   /** Default: the store's and this code's own (storeQueuePrefix), so that workers of different stores or code never share work. */
   queuePrefix?: string;
-  /** The build id the queues carry and the workers' identity shows (default: that of the code they run). */
-  buildId?: string;
   concurrency?: Partial<Record<ResourceTag, number>>;
   /** Queue-wide limit on activities started per second, per tag (Temporal's maxTaskQueueActivitiesPerSecond). */
   activitiesPerSecond?: Partial<Record<ResourceTag, number>>;
@@ -79,7 +79,8 @@ export function bundleWorkflows(workflowsPath = require.resolve('../workflows'))
 }
 
 export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
-  const build = o.buildId ?? (o.workflowsPath ? buildIdOf([o.workflowsPath, ...CODE_ENTRIES.slice(1)]) : buildId());
+  // The build id of the code these workers run: the queues carry it, and their identity shows it.
+  const build = o.workflowsPath ? buildIdOf([o.workflowsPath, ...CODE_ENTRIES.slice(1)]) : buildId();
   const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot, build);
   const connection = await NativeConnection.connect({ address: o.address });
   const namespace = o.namespace ?? 'default';

@@ -7,13 +7,12 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { TaskFigures } from '../activities';
 import type { LabelShape } from '../llm/label-shape';
-import type { Usage } from '../llm/types';
 import type { LayerPlan, Plan } from '../pipelines/plan';
 import type { ArtifactRef } from '../store/artifacts';
 import { derangement, measureFaithfulness } from './faithfulness';
 import { fanOutSteps, type FanOutKind, type FanOutInput } from './fan-out';
 import type { DictionaryReport, LayerReport } from './pipeline';
-import { batches, mix, range, stepRunner, type StepInput, type StepResult } from './steps';
+import { batches, mix, range, stepRunner, type StepInput, type StepResult, type SubtreeFigures } from './steps';
 import type { UnitScore } from '../interp/scoring';
 
 /** What a layer starts from: the constructed model and the matched control as the layers below left them. */
@@ -48,7 +47,7 @@ export interface LayerOutcome {
 export type FanOut = <K extends FanOutKind>(kind: K, input: Omit<StepInput<K>, 'units'>, units: number[]) => Promise<StepResult<K>[]>;
 
 /** The child workflow of one layer; returns its outcome with the usage, backends and steps of its whole subtree. */
-export async function legibleLayer(i: LayerInput): Promise<LayerOutcome & { usage: Usage; backends: string[]; completedSteps: number }> {
+export async function legibleLayer(i: LayerInput): Promise<LayerOutcome & SubtreeFigures> {
   const runner = stepRunner(i.plan);
   runner.enterLayer(i.layer.name);
   const id = workflowInfo().workflowId;

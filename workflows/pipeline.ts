@@ -7,7 +7,7 @@
 // the network on its labels alone. It returns the per-layer report. No I/O, clocks or randomness here: only
 // Temporal's own APIs. Runs started before the `fixed-score-text` change finish on pipeline-v1.ts; runs started
 // before the `faithfulness` change skip substitution and the controls.
-import { executeChild, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { GroupScores, UnitScore } from '../interp/scoring';
 import type { Usage } from '../llm/types';
 import type { Plan, SweepPlan, SweepSettings } from '../pipelines/plan';
@@ -18,7 +18,7 @@ import { PIPELINE_ATTRIBUTE, PIPELINE_HASH_ATTRIBUTE } from '../temporal/search-
 import { legiblePipelineV1, type PipelineReportV1 } from './pipeline-v1';
 import { RANDOM_MODEL_SEED, type Controls, type FaithfulnessBeforeAfter } from './faithfulness';
 import { legibleLayer, processLayer, type LayerInput } from './layer';
-import { batches, progressQuery, stepRunner, type StepInput } from './steps';
+import { batches, stepRunner, type StepInput } from './steps';
 
 export { progressQuery, type PipelineProgress } from './steps';
 export { pickLegibleUnits } from './layer';
@@ -237,15 +237,11 @@ export interface SweepReport {
 export async function legibleSweep(sweep: SweepPlan, resumed?: { done: SweepPoint[] }): Promise<SweepReport> {
   const parent = workflowInfo().workflowId;
   const done = new Map((resumed?.done ?? []).map((p) => [p.workflowId, p]));
-  // Progress: the points running now (`legible run` and `status` follow them).
-  const running = new Set<string>();
-  setHandler(progressQuery, () => ({ completedSteps: 0, children: [...running] }));
   const outcomes = await Promise.all(
     sweep.points.map(async (point, i): Promise<SweepPoint | { settings: SweepSettings; workflowId: string; failure: string }> => {
       const workflowId = `${parent}-point-${i}`;
       const kept = done.get(workflowId);
       if (kept) return kept;
-      running.add(workflowId);
       try {
         const report = await executeChild(legiblePipeline, {
           workflowId,
@@ -261,8 +257,6 @@ export async function legibleSweep(sweep: SweepPlan, resumed?: { done: SweepPoin
         return { settings: point.settings, workflowId, report };
       } catch (err) {
         return { settings: point.settings, workflowId, failure: rootMessage(err) };
-      } finally {
-        running.delete(workflowId);
       }
     }),
   );
