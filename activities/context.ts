@@ -9,15 +9,15 @@ import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { corpusFromBundle, nextWordExamples, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
+import { corpusFromBundle, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import { activationsOnSplit, type LayerActivations } from '../interp/records';
 import type { UnitScore } from '../interp/scoring';
 import { readLabels } from '../llm/artifacts';
 import { noUsage, type IncomingNeuron, type Usage } from '../llm/types';
-import { NextWordModel, type ModelMeta } from '../nn/model';
+import { examplesFor, modelFromBundle, type Examples, type LanguageModel, type ModelMeta, type ModelSpec } from '../nn/language-model';
 import type { OptimizerState } from '../nn/optimizer-state';
-import { train, type Examples, type TrainCheckpoint, type TrainOptions } from '../nn/train';
+import { train, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { StepKind } from '../pipelines/schema';
 import { writeAtomically, type ArtifactRef, type ArtifactStore, type Bundle } from '../store/artifacts';
 
@@ -68,9 +68,9 @@ export function stepContext(store: ArtifactStore) {
   }
 
   const loadCorpus = (ref: ArtifactRef): Corpus => corpusFromBundle(store.getBundle<CorpusMeta>(ref));
-  const loadModel = (ref: ArtifactRef): NextWordModel => NextWordModel.fromBundle(store.getBundle<ModelMeta>(ref));
+  const loadModel = (ref: ArtifactRef): LanguageModel => modelFromBundle(store.getBundle<ModelMeta>(ref));
 
-  function saveModel(model: NextWordModel, run: { seconds: number; steps: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
+  function saveModel(model: LanguageModel, run: { seconds: number; steps: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
     const bundle = model.toBundle();
     const layerHashes = Object.fromEntries(
       model.spec.hidden.map((h) => [h.name, hashArrays(bundle.arrays[`${h.name}.w`]!, bundle.arrays[`${h.name}.b`]!)]),
@@ -83,7 +83,7 @@ export function stepContext(store: ArtifactStore) {
    * in every heartbeat. An attempt whose last heartbeat named a checkpoint (the worker before it died or timed out)
    * goes on from there instead of from epoch 0, and gets the same result as an uninterrupted run.
    */
-  async function trainResumably(initial: NextWordModel, data: Examples, o: Omit<TrainOptions, 'trainable' | 'onProgress' | 'onCheckpoint' | 'resumeFrom'>) {
+  async function trainResumably(initial: LanguageModel, data: Examples, o: Omit<TrainOptions, 'trainable' | 'onProgress' | 'onCheckpoint' | 'resumeFrom'>) {
     // The checkpoint named in the last attempt's heartbeat; else the one kept under this step's key, which outlives
     // the attempts (a run reset by `legible resume` schedules the step afresh, with no heartbeat behind it).
     const slot = checkpointSlot.getStore();
@@ -92,7 +92,7 @@ export function stepContext(store: ArtifactStore) {
     let resumeFrom: TrainCheckpoint | undefined;
     if (checkpoint) {
       const c = getCheckpoint<Omit<TrainCheckpoint, 'optimizer'>, ModelMeta>(checkpoint);
-      model = NextWordModel.fromBundle(c.weights);
+      model = modelFromBundle(c.weights);
       initial.dispose();
       resumeFrom = { ...c.meta, optimizer: c.optimizer };
     }
@@ -141,7 +141,7 @@ export function stepContext(store: ArtifactStore) {
     const model = loadModel(o.model);
     try {
       const depth = model.depthOf(o.layer);
-      const { w } = model.layerWeights(depth);
+      const w = model.incomingWeights(depth);
       const width = model.spec.hidden[depth]!.width;
       const below = w.length / width;
       const labels = readLabels(store, o.labelsBelow);
@@ -156,9 +156,12 @@ export function stepContext(store: ArtifactStore) {
     }
   }
 
-  /** A split of the text (by default all held-out text) as next-word examples, with each sentence's first example. */
-  function examplesOf(corpus: Corpus, contextWords: number, split: SplitName = 'heldOut'): Examples & { starts: Int32Array } {
-    return { ...nextWordExamples(corpus, corpus.splits[split], contextWords), starts: splitStarts(corpus, corpus.splits[split]) };
+  /**
+   * A split of the text (by default all held-out text) as the model's examples, with each sentence's first token:
+   * sentence j covers tokens starts[j]..starts[j+1] of every per-token array.
+   */
+  function examplesOf(corpus: Corpus, spec: ModelSpec, split: SplitName = 'heldOut'): Examples & { starts: Int32Array } {
+    return { ...examplesFor(spec, corpus, corpus.splits[split]), starts: splitStarts(corpus, corpus.splits[split]) };
   }
 
   function sentencesOf(corpus: Corpus, split: SplitName): string[][] {

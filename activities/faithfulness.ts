@@ -7,7 +7,7 @@ import { difference, fractionOf, measureSubstitution, substitutedActivations, un
 import { readLabels, readSimulations } from '../llm/artifacts';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
-import { NextWordModel, type Intervention } from '../nn/model';
+import { createModel, predictedTokens, type Intervention, type LanguageModel } from '../nn/language-model';
 import { recordLayer, tokenLosses } from '../nn/train';
 import { BOOTSTRAP_SEED, perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
@@ -30,9 +30,11 @@ export interface LabelsAloneFigures {
 
 export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, examplesOf }: StepContext) {
   /** A layer's activations on the select text, where substitution lines are fitted and means taken. */
-  function onSelectText(model: NextWordModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
-    const select = examplesOf(corpus, model.spec.contextWords, 'select');
-    return { width: model.spec.hidden[depth]!.width, tokens: select.targets.length, acts: recordLayer(model, select.windows, depth) };
+  function onSelectText(model: LanguageModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
+    const select = examplesOf(corpus, model.spec, 'select');
+    const acts = recordLayer(model, select, depth);
+    const width = model.spec.hidden[depth]!.width;
+    return { width, tokens: acts.length / width, acts };
   }
 
   /**
@@ -61,10 +63,10 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         try {
           const depth = model.depthOf(input.layer);
           const select = onSelectText(model, corpus, depth);
-          const score = examplesOf(corpus, model.spec.contextWords, 'score');
+          const score = examplesOf(corpus, model.spec, 'score');
           const groups: Record<string, Faithfulness> = {};
           for (const [name, units] of Object.entries(input.groups)) {
-            const rows = substitutionOnScore(select, score.targets.length, units, input.fit, input.simulations);
+            const rows = substitutionOnScore(select, predictedTokens(score), units, input.fit, input.simulations);
             groups[name] = measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
             await yieldToEventLoop();
           }
@@ -87,14 +89,14 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         const model = loadModel(input.model);
         const base = loadModel(input.base);
         try {
-          const score = examplesOf(corpus, model.spec.contextWords, 'score');
+          const score = examplesOf(corpus, model.spec, 'score');
           const interventions: Intervention[] = input.layers.flatMap((l) => {
             const depth = model.depthOf(l.layer);
             const legible = new Set(l.legible);
             const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
             const select = onSelectText(model, corpus, depth);
             return [
-              { depth, units: l.legible, rows: substitutionOnScore(select, score.targets.length, l.legible, l.fit, l.simulations) },
+              { depth, units: l.legible, rows: substitutionOnScore(select, predictedTokens(score), l.legible, l.fit, l.simulations) },
               { depth, units: free, values: unitMeans(select.acts, select.width, free) },
             ];
           });
@@ -102,7 +104,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
           await yieldToEventLoop();
           const final = tokenLosses(model, score).losses;
           const baseLosses = tokenLosses(base, score).losses;
-          const train = examplesOf(corpus, model.spec.contextWords, 'train');
+          const train = examplesOf(corpus, model.spec, 'train');
           const unigram = unigramLosses(train.targets, model.spec.vocabularySize, score);
           const tokens = sentenceLengths(score.starts);
           const loss = (l: Float32Array) => ratioEstimate(perSentence(l, score.starts), tokens, BOOTSTRAP_SEED);
@@ -151,7 +153,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         const shape = loadModel(input.model);
         const spec = shape.spec;
         shape.dispose();
-        const model = NextWordModel.create(spec, input.seed);
+        const model = createModel(spec, input.seed);
         try {
           return saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend);
         } finally {

@@ -12,7 +12,7 @@ import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage, type Explanation } from '../llm/types';
 import { initBackend } from '../nn/backend';
 import { trainDictionary, type DictionaryCheckpoint } from '../nn/dictionary';
-import { nextWordExamples } from '../data/corpus';
+import { examplesFor } from '../nn/language-model';
 import { recordLayer } from '../nn/train';
 import type { DictionarySettings, Pipeline } from '../pipelines/schema';
 import type { Estimate, Interval } from '../stats/bootstrap';
@@ -54,8 +54,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           const width = model.spec.hidden[depth]!.width;
           const records: Partial<Record<SplitName, ArtifactRef>> = {};
           for (const split of input.splits) {
-            const { windows } = nextWordExamples(corpus, corpus.splits[split], model.spec.contextWords);
-            const activations = recordLayer(model, windows, depth);
+            const activations = recordLayer(model, examplesFor(model.spec, corpus, corpus.splits[split]), depth);
             records[split] = store.putBundle('activations', { meta: { layer: input.layer, width, split }, arrays: { activations } });
           }
           return { records, backend };

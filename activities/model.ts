@@ -1,14 +1,14 @@
 // The steps that train and evaluate the network: prepare the corpus, train the base model, evaluate the task (with
 // intervals and paired differences), align the legible neurons, retrain the layers above a frozen one, and ablate
 // groups of neurons at the end.
-import { buildCorpus, corpusToBundle, nextWordExamples } from '../data/corpus';
+import { buildCorpus, corpusToBundle } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import { Rng } from '../data/rng';
 import { readSimulations } from '../llm/artifacts';
 import { SIMULATION_MAX } from '../llm/types';
 import { substitutedActivations } from '../interp/faithfulness';
 import { initBackend } from '../nn/backend';
-import { NextWordModel, type Intervention } from '../nn/model';
+import { createModel, examplesFor, modelSpec, predictedTokens, type Intervention } from '../nn/language-model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
 import { BOOTSTRAP_SEED, mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
@@ -53,11 +53,9 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       return once('trainBaseModel', { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus }, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
-        const initial = NextWordModel.create(
-          { vocabularySize: corpus.meta.vocabulary.length, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden },
-          p.seed,
-        );
-        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, p.model.contextWords), { ...p.training, seed: p.seed });
+        const spec = modelSpec(p.model, corpus.meta.vocabulary.length);
+        const initial = createModel(spec, p.seed);
+        const { model, run, resumedFrom } = await trainResumably(initial, examplesFor(spec, corpus, corpus.splits.train), { ...p.training, seed: p.seed });
         try {
           return { ...saveModel(model, run, backend), resumedFrom };
         } finally {
@@ -76,18 +74,19 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
         const model = loadModel(input.model);
-        const data = examplesOf(corpus, model.spec.contextWords);
+        const data = examplesOf(corpus, model.spec);
         let own: ReturnType<typeof tokenLosses>;
         try {
           own = tokenLosses(model, data);
         } finally {
           model.dispose();
         }
-        /** Another model's per-token losses on the same examples (it must read as many context words). */
+        /** Another model's per-token losses on the same examples (it must read them alike: same kind and context). */
         const lossesOf = (ref: ArtifactRef) => {
           const other = loadModel(ref);
           try {
-            if (other.spec.contextWords !== model.spec.contextWords) throw new InvalidInputError(`evaluateTask: model ${ref.sha256.slice(0, 12)} reads ${other.spec.contextWords} context words, not ${model.spec.contextWords}`);
+            if (other.spec.kind !== model.spec.kind || other.inputLength !== model.inputLength)
+              throw new InvalidInputError(`evaluateTask: model ${ref.sha256.slice(0, 12)} (${other.spec.kind ?? 'mlp'}, context ${other.inputLength}) reads its examples unlike model ${input.model.sha256.slice(0, 12)} (${model.spec.kind ?? 'mlp'}, context ${model.inputLength})`);
             return tokenLosses(other, data).losses;
           } finally {
             other.dispose();
@@ -135,8 +134,8 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           const width = model.spec.hidden[depth]!.width;
           const legible = new Set(input.legibleUnits);
           const free = Array.from({ length: width }, (_, u) => u).filter((u) => !legible.has(u));
-          const data = examplesOf(corpus, model.spec.contextWords);
-          const activations = recordLayer(model, data.windows, depth);
+          const data = examplesOf(corpus, model.spec);
+          const activations = recordLayer(model, data, depth);
           const means = Array.from({ length: width }, (_, u) => {
             let sum = 0;
             for (let k = u; k < activations.length; k += width) sum += activations[k]!;
@@ -192,16 +191,16 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const initial = loadModel(input.model);
         const depth = initial.depthOf(input.layer);
         const width = initial.spec.hidden[depth]!.width;
-        const examples = nextWordExamples(corpus, corpus.splits.align, initial.spec.contextWords);
-        const simulated = readSimulations(store, input.simulations, examples.targets.length);
+        const examples = examplesFor(initial.spec, corpus, corpus.splits.align);
+        const simulated = readSimulations(store, input.simulations, predictedTokens(examples));
         const missing = input.legibleUnits.filter((u) => !simulated.has(u));
         if (missing.length > 0) {
           initial.dispose();
           throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
         }
         // Targets come from the model as it was before alignment, in every attempt.
-        const { targets, weights } = alignmentTargets(recordLayer(initial, examples.windows, depth), width, input.legibleUnits, simulated, p.alignment.offWeight ?? 1);
-        const { model, run, resumedFrom } = await trainResumably(initial, nextWordExamples(corpus, corpus.splits.train, initial.spec.contextWords), {
+        const { targets, weights } = alignmentTargets(recordLayer(initial, examples, depth), width, input.legibleUnits, simulated, p.alignment.offWeight ?? 1);
+        const { model, run, resumedFrom } = await trainResumably(initial, examplesFor(initial.spec, corpus, corpus.splits.train), {
           epochs: p.alignment.epochs,
           batchSize: p.training.batchSize,
           learningRate: p.alignment.learningRate,
@@ -229,7 +228,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
      */
     async retrainLayersAbove(input: { pipeline: Pipeline; corpus: ArtifactRef; model: ArtifactRef; layer: string; substitute?: { legibleUnits: number[]; simulations: ArtifactRef[] } }): Promise<ModelResult> {
       const { pipeline: p, ...rest } = input;
-      return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining, contextWords: p.model.contextWords } }, async () => {
+      return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining } }, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
         const frozen = loadModel(input.model);
@@ -242,15 +241,15 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             frozen.dispose();
           }
         }
-        const examples = nextWordExamples(corpus, input.substitute ? corpus.splits.align : corpus.splits.train, p.model.contextWords);
+        const examples = examplesFor(frozen.spec, corpus, input.substitute ? corpus.splits.align : corpus.splits.train);
         const units = input.substitute?.legibleUnits ?? [];
         let substitution: { depth: number; units: number[]; rows: Float32Array } | undefined;
         if (input.substitute && units.length > 0) {
           // The lines are fitted on the align text itself, where the simulations are.
-          const simulations = readSimulations(store, input.substitute.simulations, examples.targets.length);
-          const fit = { activations: recordLayer(frozen, examples.windows, depth), width: frozen.spec.hidden[depth]!.width, simulations };
+          const simulations = readSimulations(store, input.substitute.simulations, predictedTokens(examples));
+          const fit = { activations: recordLayer(frozen, examples, depth), width: frozen.spec.hidden[depth]!.width, simulations };
           try {
-            substitution = { depth, units, rows: substitutedActivations(units, fit, simulations, examples.targets.length) };
+            substitution = { depth, units, rows: substitutedActivations(units, fit, simulations, predictedTokens(examples)) };
           } catch (err) {
             frozen.dispose();
             throw err;

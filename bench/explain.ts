@@ -4,15 +4,17 @@
 // and the child's peak memory, and writes the figures to bench/results/latest.json under "explain".
 import { execFileSync } from 'node:child_process';
 import { saveResults } from './results';
-import { buildCorpus, nextWordExamples, sentence, type SplitName } from '../data/corpus';
+import { buildCorpus, sentence, type SplitName } from '../data/corpus';
+import { nextWordExamples } from '../data/examples';
 import { activationsOnSplit, unitRecords } from '../interp/records';
 import { scoreUnit } from '../interp/scoring';
 import { EmbeddedExplainer } from '../llm/embedded/explainer';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
 import { initBackend } from '../nn/backend';
-import { NextWordModel } from '../nn/model';
+import { MlpModel } from '../nn/mlp';
 import { recordLayer, train } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
+import { hiddenLayers } from '../pipelines/schema';
 
 const WIDTHS = (process.env.BENCH_WIDTHS ?? '64,256,1024').split(',').map(Number);
 
@@ -30,9 +32,9 @@ async function measure(width: number): Promise<Row> {
   await initBackend();
   const p = parsePipeline(`name: bench\nseed: 1\ncorpus: { sentences: 8000 }\nmodel: { hidden: [{ name: h, width: ${width} }] }\ninterpretability: { explanationSequences: 2000, scoringSequences: 400 }\nalignment: { sequences: 1000 }\n`);
   const corpus = buildCorpus(p);
-  const model = NextWordModel.create({ vocabularySize: corpus.meta.vocabulary.length, contextWords: 4, embeddingSize: 32, hidden: p.model.hidden }, 1);
+  const model = MlpModel.create({ vocabularySize: corpus.meta.vocabulary.length, contextWords: 4, embeddingSize: 32, hidden: hiddenLayers(p.model) }, 1);
   await train(model, nextWordExamples(corpus, corpus.splits.train, 4), { epochs: 1, batchSize: 256, learningRate: 0.003, seed: 1, trainable: model.trainableVariables() });
-  const layer = (split: SplitName) => activationsOnSplit(corpus, split, width, recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4).windows, 0));
+  const layer = (split: SplitName) => activationsOnSplit(corpus, split, width, recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4), 0));
   const explainSet = layer('explain');
   const scoreSet = layer('score');
   const sentences = [...corpus.splits.score].map((s) => [...sentence(corpus, s)].map((t) => corpus.meta.vocabulary[t]!));

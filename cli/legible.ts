@@ -7,7 +7,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { formatProblem, loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
 import { expandPlan, expandSweep, type Plan, type SweepPlan } from '../pipelines/plan';
 import { describePlanSize, planProblems, planSize } from '../pipelines/plan-size';
-import { pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
+import { hiddenLayers, pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
 import { legibleClient, startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
 import { buildId } from '../temporal/build-id';
 import { offloadBytes } from '../temporal/payload-codec';
@@ -153,7 +153,7 @@ function validate(args: string[]): number {
       checkCorpus(file, pipeline);
       const plan = checkPlanSize(file, pipeline, text);
       for (const w of warnings) console.error(`${formatProblem(w)} (warning)`);
-      console.log(`${file}: ok (${pipeline.name}: ${pipeline.model.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan, offloadBytes())}`);
+      console.log(`${file}: ok (${pipeline.name}: ${hiddenLayers(pipeline.model).map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan, offloadBytes())}`);
       if (values.plan) console.log(describePlan(plan));
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;

@@ -5,8 +5,8 @@
 // neurons perfectly, 0 when they do no better than ablation. Method: "Partially Rewriting a Transformer in Natural
 // Language" (Paulo and Belrose, 2025, arXiv 2501.18838), which substitutes post-hoc explanations' simulations.
 import { InvalidInputError } from '../data/errors';
-import type { Intervention, NextWordModel } from '../nn/model';
-import { tokenLosses, type Examples } from '../nn/train';
+import type { Examples, Intervention, LanguageModel } from '../nn/language-model';
+import { tokenLosses } from '../nn/train';
 import { BOOTSTRAP_SEED, perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
 
 /** activation ≈ slope · simulation + intercept, fitted by least squares. */
@@ -107,7 +107,7 @@ export interface Faithfulness {
  * substituted). An empty group gives NaN fractions.
  */
 export function measureSubstitution(
-  model: NextWordModel,
+  model: LanguageModel,
   data: Examples & { starts: Int32Array },
   group: { depth: number; units: number[]; rows: Float32Array; means: number[] },
   others: Intervention[] = [],

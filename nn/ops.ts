@@ -42,6 +42,60 @@ export const dense = customGrad((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save:
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 /**
+ * Batched a·b for a [batch, m, k] and b [batch, k, n], as [batch, m, n], with gradients through explicit transposes
+ * (dy·bᵀ and aᵀ·dy): tfjs's own BatchMatMul gradient uses the slow transposed forms. Attention's scores and mixing.
+ */
+export const batchMatMul = customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy: tf.Tensor, [as, bs]: tf.Tensor[]) => [
+      tf.matMul(dy as tf.Tensor3D, tf.transpose(bs!, [0, 2, 1]) as tf.Tensor3D),
+      tf.matMul(tf.transpose(as!, [0, 2, 1]) as tf.Tensor3D, dy as tf.Tensor3D),
+    ],
+  };
+}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/**
+ * Layer normalisation of each row of x [rows, width] (Ba, Kiros & Hinton 2016): (x − mean) / sqrt(var + 1e-5) · gain
+ * + bias. The gradient is written out (gain and bias gradients as column sums) rather than left to tfjs, whose
+ * broadcast gradients sum over axis 0.
+ */
+export const layerNorm = customGrad((x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+  const centred = tf.sub(x, tf.mean(x, 1, true));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), 1e-5));
+  const normed = tf.mul(centred, rstd);
+  save([normed, rstd, gain]);
+  return {
+    value: tf.add(tf.mul(normed, gain), bias),
+    gradFunc: (dy: tf.Tensor, [n, r, g]: tf.Tensor[]) => {
+      const dn = tf.mul(dy, g!);
+      const dx = tf.mul(r!, tf.sub(tf.sub(dn, tf.mean(dn, 1, true)), tf.mul(n!, tf.mean(tf.mul(dn, n!), 1, true))));
+      return [dx, columnSums(tf.mul(dy, n!) as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
+    },
+  };
+}) as (x: tf.Tensor2D, gain: tf.Tensor1D, bias: tf.Tensor1D) => tf.Tensor2D;
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU (Hendrycks & Gimpel 2016) in GPT-2's tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with its
+ * derivative written out (tfjs has no GELU op).
+ */
+export const gelu = customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const t = tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C));
+  save([x, t]);
+  return {
+    value: tf.mul(tf.mul(x, 0.5), tf.add(t, 1)),
+    gradFunc: (dy: tf.Tensor, [xs, ts]: tf.Tensor[]) => {
+      const inner = tf.mul(tf.add(tf.mul(tf.square(xs!), 3 * 0.044715), 1), GELU_C);
+      const slope = tf.add(tf.mul(tf.add(ts!, 1), 0.5), tf.mul(tf.mul(tf.mul(xs!, 0.5), tf.sub(1, tf.square(ts!))), inner));
+      return tf.mul(dy, slope);
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
+
+/**
  * Rows of `table` for each id in `ids` (flat [n]), as [n, dim]. Where the backend has UnsortedSegmentSum (tfjs-node,
  * cpu), tfjs's own gather gradient is used; the wasm backend lacks it, so there the gradient is a ScatterNd, which
  * sums the rows of repeated ids (a one-hot matMul costs as much as the rest of a training step). Rows are read with
@@ -61,20 +115,25 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
 }
 
 /**
- * Mean cross-entropy of logits [batch, classes] against target ids [batch]. Built on the backend's fused softmax
- * (wasm's elementwise exp, which logSoftmax uses, is several times slower); each row's target probability is
- * gathered (GatherNd), not masked out with a one-hot product; the gradient is (softmax - onehot)/batch.
+ * Mean cross-entropy of logits [batch, classes] against target ids [batch], over the rows whose `mask` [batch] is 1
+ * (all rows without a mask; a masked row's target id must still be a valid class, e.g. 0). Built on the backend's
+ * fused softmax (wasm's elementwise exp, which logSoftmax uses, is several times slower); each row's target
+ * probability is gathered (GatherNd), not masked out with a one-hot product; the gradient is (softmax − onehot)/rows.
  */
-export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, mask?: tf.Tensor1D): tf.Scalar {
   const [batch, classes] = logits.shape;
   const op = customGrad((l: tf.Tensor, save: tf.GradSaveFunc) => {
     const p = tf.softmax(l);
-    save([p]);
+    const rows = mask ? tf.maximum(tf.sum(mask), 1) : tf.scalar(batch);
+    save([p, rows]);
     const at = tf.add(tf.mul(tf.range(0, batch, 1, 'int32'), tf.scalar(classes, 'int32')), targets);
-    const picked = tf.maximum(tf.gatherND(tf.reshape(p, [batch * classes]), tf.expandDims(at, 1)), 1e-30);
+    const logPicked = tf.log(tf.maximum(tf.gatherND(tf.reshape(p, [batch * classes]), tf.expandDims(at, 1)), 1e-30));
     return {
-      value: tf.div(tf.neg(tf.sum(tf.log(picked))), batch),
-      gradFunc: (dy: tf.Tensor, [ps]: tf.Tensor[]) => tf.mul(tf.sub(ps!, tf.cast(tf.oneHot(targets, classes), 'float32')), tf.div(dy, batch)),
+      value: tf.div(tf.neg(tf.sum(mask ? tf.mul(logPicked, mask) : logPicked)), rows),
+      gradFunc: (dy: tf.Tensor, [ps, rows]: tf.Tensor[]) => {
+        const g = tf.mul(tf.sub(ps!, tf.cast(tf.oneHot(targets, classes), 'float32')), tf.div(dy, rows!));
+        return mask ? tf.mul(g, tf.expandDims(mask, 1)) : g;
+      },
     };
   }) as (l: tf.Tensor2D) => tf.Scalar;
   return op(logits);

@@ -1,27 +1,20 @@
-// Training, evaluation and recording for the next-word model. One loop serves every training step: base training
+// Training, evaluation and recording for either model kind (nn/language-model.ts). One loop serves every training step: base training
 // (task loss), alignment (task loss on training text plus the legible neurons' distance to their simulated
 // activations on the align split) and retraining above a frozen layer (task loss, fewer trainable variables).
 // Each step runs in one tidy scope, batches are gathered by row number from tensors uploaded once, and the loss is
 // read back only when progress is reported.
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng';
-import type { Intervention, NextWordModel } from './model';
+import { hasPadding, padRows, unpadRows, type Examples, type Intervention, type LanguageModel } from './language-model';
 import { crossEntropy, readOut } from './ops';
 import { restoreOptimizerState, saveOptimizerState, type OptimizerState } from './optimizer-state';
-
-export interface Examples {
-  /** [n × contextWords] token ids. */
-  windows: Int32Array;
-  /** [n] next-word ids. */
-  targets: Int32Array;
-}
 
 /** What alignment pulls the legible neurons of one layer towards, on its own set of examples. */
 export interface AlignmentTargets {
   depth: number;
   /** The examples the targets are given for (the align split). */
   examples: Examples;
-  /** [n × width] target activation per example and neuron. */
+  /** [n × width] target activation per token and neuron (n: the examples' predicted tokens). */
   targets: Float32Array;
   /** [n × width] weight of each squared error; 0 for every free neuron, which therefore takes no part. */
   weights: Float32Array;
@@ -38,8 +31,8 @@ export interface TrainOptions {
   /** With alignment, an epoch is a pass over the alignment examples, each step paired with a task batch. */
   alignment?: AlignmentTargets;
   /**
-   * Task batches run with these units of hidden layer `depth` replaced by per-example values (`rows`, [n × units]
-   * for the n training examples): the network above learns to read them (substitution-aware retraining).
+   * Task batches run with these units of hidden layer `depth` replaced by per-token values (`rows`, [n × units]
+   * for the n training tokens): the network above learns to read them (substitution-aware retraining).
    */
   substitution?: { depth: number; units: number[]; rows: Float32Array };
   /** Called about every `progressEverySteps` steps and at the end of each epoch. */
@@ -83,9 +76,30 @@ export interface TrainResult {
   alignLoss: number;
 }
 
-/** Weighted squared distance of a layer's activations to their targets, summed over neurons, averaged over the batch. */
-export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, weights: tf.Tensor): tf.Scalar {
-  return tf.div(tf.sum(tf.mul(tf.squaredDifference(hidden, targets), weights)), hidden.shape[0]);
+/**
+ * Weighted squared distance of a layer's activations [rows, width] to their targets, summed over neurons, averaged
+ * over `rows` tokens (default: every row; padding rows have weight 0).
+ */
+export function alignmentLoss(hidden: tf.Tensor2D, targets: tf.Tensor2D, weights: tf.Tensor, rows: tf.Scalar | number = hidden.shape[0]): tf.Scalar {
+  return tf.div(tf.sum(tf.mul(tf.squaredDifference(hidden, targets), weights)), rows);
+}
+
+/**
+ * The arrays a batch stream holds for examples: inputs, targets (padding as class 0) and, where there is padding, a
+ * mask of real positions; then any per-token rows, spread over the positions.
+ */
+function streamArrays(model: LanguageModel, data: Examples, rows: { data: Float32Array; columns: number }[] = []) {
+  const padded = hasPadding(data.targets);
+  const p = model.positions;
+  return {
+    padded,
+    arrays: [
+      { data: data.inputs, columns: model.inputLength },
+      { data: padded ? data.targets.map((t) => Math.max(t, 0)) : data.targets, columns: p },
+      ...(padded ? [{ data: Float32Array.from(data.targets, (t) => (t >= 0 ? 1 : 0)), columns: p }] : []),
+      ...rows.map((r) => ({ data: padRows(data.targets, r.data, r.columns), columns: p * r.columns })),
+    ],
+  };
 }
 
 /**
@@ -138,24 +152,29 @@ class BatchStream {
   }
 }
 
-export async function train(model: NextWordModel, data: Examples, o: TrainOptions): Promise<TrainResult> {
-  const context = model.spec.contextWords;
+export async function train(model: LanguageModel, data: Examples, o: TrainOptions): Promise<TrainResult> {
   const align = o.alignment;
   if (data.targets.length === 0 || (align && align.examples.targets.length === 0)) throw new Error('no training examples');
   const optimizer = tf.train.adam(o.learningRate);
   const sub = o.substitution;
-  const task = new BatchStream([{ data: data.windows, columns: context }, { data: data.targets, columns: 1 }, ...(sub ? [{ data: sub.rows, columns: sub.units.length }] : [])], o.seed);
+  const taskLayout = streamArrays(model, data, sub ? [{ data: sub.rows, columns: sub.units.length }] : []);
+  const task = new BatchStream(taskLayout.arrays, o.seed);
   const width = align ? model.spec.hidden[align.depth]!.width : 0;
-  const aligned = align
-    ? new BatchStream(
-        [
-          { data: align.examples.windows, columns: context },
-          { data: align.targets, columns: width },
-          { data: align.weights, columns: width },
-        ],
-        o.seed + 1,
-      )
+  const alignLayout = align
+    ? streamArrays(model, align.examples, [
+        { data: align.targets, columns: width },
+        { data: align.weights, columns: width },
+      ])
     : undefined;
+  const aligned = alignLayout ? new BatchStream(alignLayout.arrays, o.seed + 1) : undefined;
+  const rowsOf = (batch: tf.Tensor[]) => batch[0]!.shape[0] * model.positions;
+  /** A batch's tensors as [inputs, targets [rows], mask [rows]?, ...per-token rows [rows, columns]]. */
+  const unpack = (batch: tf.Tensor[], padded: boolean) => {
+    const rows = rowsOf(batch);
+    const [inputs, targets, ...rest] = batch;
+    const mask = padded ? (tf.reshape(rest.shift()!, [rows]) as tf.Tensor1D) : undefined;
+    return { inputs: inputs as tf.Tensor2D, targets: tf.reshape(targets!, [rows]) as tf.Tensor1D, mask, extra: rest.map((t) => tf.reshape(t, [rows, t.shape[1]! / model.positions]) as tf.Tensor2D) };
+  };
   const perEpoch = aligned ? aligned.n : task.n;
   const stepsPerEpoch = Math.ceil(perEpoch / o.batchSize);
   const every = o.progressEverySteps ?? 50;
@@ -182,17 +201,18 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
       let sinceReport = 0;
       for (let s = 0; s < stepsPerEpoch; s++, step++) {
         const losses = tf.tidy(() => {
-          const [windows, targets, rows] = task.next(o.batchSize) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D?];
-          const alignBatch = aligned?.next(o.batchSize) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] | undefined;
+          const t = unpack(task.next(o.batchSize), taskLayout.padded);
+          const a = aligned && alignLayout ? unpack(aligned.next(o.batchSize), alignLayout.padded) : undefined;
           let parts: tf.Tensor1D | undefined;
           const { grads } = tf.variableGrads(() => {
-            const taskLoss = crossEntropy(model.forward(windows, undefined, sub && rows ? [{ depth: sub.depth, units: sub.units, rows }] : []).logits, targets);
-            if (!align || !alignBatch) {
+            const substituted = sub ? [{ depth: sub.depth, units: sub.units, rows: t.extra[0]! }] : [];
+            const taskLoss = crossEntropy(model.forward(t.inputs, undefined, substituted).logits, t.targets, t.mask);
+            if (!align || !a) {
               parts = tf.keep(tf.stack([taskLoss, tf.scalar(0)]) as tf.Tensor1D);
               return taskLoss;
             }
-            const hidden = model.forward(alignBatch[0], align.depth).hidden[align.depth]!;
-            const alignLoss = alignmentLoss(hidden, alignBatch[1], alignBatch[2]);
+            const hidden = model.forward(a.inputs, align.depth).hidden[align.depth]!;
+            const alignLoss = alignmentLoss(hidden, a.extra[0]!, a.extra[1]!, a.mask ? (tf.maximum(tf.sum(a.mask), 1) as tf.Scalar) : undefined);
             parts = tf.keep(tf.stack([taskLoss, alignLoss]) as tf.Tensor1D);
             return tf.add(taskLoss, tf.mul(alignLoss, align.weight));
           }, o.trainable);
@@ -238,7 +258,7 @@ export async function train(model: NextWordModel, data: Examples, o: TrainOption
 
 export interface TaskMetrics {
   tokens: number;
-  /** Mean next-word cross-entropy (nats). */
+  /** Mean next-token cross-entropy (nats). */
   loss: number;
   perplexity: number;
   /** Top-1 next-word accuracy. */
@@ -246,54 +266,60 @@ export interface TaskMetrics {
 }
 
 /**
- * Every example's next-word loss (nats) and whether the model's top prediction was right, in example order:
- * [n] each. With `interventions`, units of hidden layers are replaced (zero or mean ablation, or substitution, whose
- * `rows` then cover all n examples: [n × units] row-major).
+ * Every token's next-token loss (nats) and whether the model's top prediction was right, in token order: [n] each
+ * (n: the examples' targets that are not padding). With `interventions`, units of hidden layers are replaced (zero or
+ * mean ablation, or substitution, whose `rows` then cover all n tokens: [n × units] row-major).
  */
-export function tokenLosses(model: NextWordModel, data: Examples, interventions: Intervention[] = [], batchSize = 4096): { losses: Float32Array; correct: Uint8Array } {
-  const n = data.targets.length;
-  const context = model.spec.contextWords;
-  const losses = new Float32Array(n);
-  const correct = new Uint8Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const size = Math.min(batchSize, n - start);
+export function tokenLosses(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): { losses: Float32Array; correct: Uint8Array } {
+  const p = model.positions;
+  const length = model.inputLength;
+  const examples = data.targets.length / p;
+  const batchSize = Math.max(1, Math.floor(batchTokens / p));
+  const spread = interventions.map((i) => (i.rows instanceof Float32Array ? { ...i, rows: padRows(data.targets, i.rows, i.units.length) } : i));
+  const losses = new Float32Array(data.targets.length);
+  const correct = new Uint8Array(data.targets.length);
+  for (let start = 0; start < examples; start += batchSize) {
+    const size = Math.min(batchSize, examples - start);
+    const rows = size * p;
     const [l, c] = tf.tidy(() => {
-      const w = tf.tensor2d(data.windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
-      const t = tf.tensor1d(data.targets.subarray(start, start + size), 'int32');
-      const batchOf = (i: Intervention): Intervention => (i.rows instanceof Float32Array ? { ...i, rows: i.rows.subarray(start * i.units.length, (start + size) * i.units.length) } : i);
-      const { logits } = model.forward(w, undefined, interventions.map(batchOf));
+      const inputs = tf.tensor2d(data.inputs.subarray(start * length, (start + size) * length), [size, length], 'int32');
+      const t = tf.tensor1d(data.targets.subarray(start * p, start * p + rows).map((x) => Math.max(x, 0)), 'int32');
+      const batchOf = (i: Intervention): Intervention => (i.rows instanceof Float32Array ? { ...i, rows: i.rows.subarray(start * p * i.units.length, (start * p + rows) * i.units.length) } : i);
+      const { logits } = model.forward(inputs, undefined, spread.map(batchOf));
       const classes = logits.shape[1];
-      const at = tf.expandDims(tf.add(tf.mul(tf.range(0, size, 1, 'int32'), tf.scalar(classes, 'int32')), t), 1);
-      const picked = tf.gatherND(tf.reshape(tf.logSoftmax(logits), [size * classes]), at);
+      const at = tf.expandDims(tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(classes, 'int32')), t), 1);
+      const picked = tf.gatherND(tf.reshape(tf.logSoftmax(logits), [rows * classes]), at);
       return [tf.neg(picked).dataSync() as Float32Array, tf.equal(tf.argMax(logits, 1), t).dataSync() as Uint8Array];
     });
-    losses.set(l!, start);
-    correct.set(c!, start);
+    losses.set(l!, start * p);
+    correct.set(c!, start * p);
   }
-  return { losses, correct };
+  return { losses: unpadRows(data.targets, losses, 1), correct: unpadRows(data.targets, correct, 1) };
 }
 
-/** Mean next-word loss, perplexity and accuracy over the examples. */
-export function evaluate(model: NextWordModel, data: Examples, interventions: Intervention[] = [], batchSize = 4096): TaskMetrics {
-  const { losses, correct } = tokenLosses(model, data, interventions, batchSize);
+/** Mean next-token loss, perplexity and accuracy over the examples' tokens. */
+export function evaluate(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): TaskMetrics {
+  const { losses, correct } = tokenLosses(model, data, interventions, batchTokens);
   const n = losses.length;
   const loss = losses.reduce((a, b) => a + b, 0) / n;
   return { tokens: n, loss, perplexity: Math.exp(loss), accuracy: correct.reduce((a, b) => a + b, 0) / n };
 }
 
-/** Activations of hidden layer `depth` for every window: [n × width], row k for window k. */
-export function recordLayer(model: NextWordModel, windows: Int32Array, depth: number, batchSize = 4096): Float32Array {
-  const context = model.spec.contextWords;
+/** Activations of hidden layer `depth` at every token of the examples: [n × width], row k for token k. */
+export function recordLayer(model: LanguageModel, data: Examples, depth: number, batchTokens = 4096): Float32Array {
+  const p = model.positions;
+  const length = model.inputLength;
   const width = model.spec.hidden[depth]!.width;
-  const n = windows.length / context;
-  const out = new Float32Array(n * width);
-  for (let start = 0; start < n; start += batchSize) {
-    const size = Math.min(batchSize, n - start);
+  const examples = data.targets.length / p;
+  const batchSize = Math.max(1, Math.floor(batchTokens / p));
+  const out = new Float32Array(data.targets.length * width);
+  for (let start = 0; start < examples; start += batchSize) {
+    const size = Math.min(batchSize, examples - start);
     const acts = readOut(() => {
-      const w = tf.tensor2d(windows.subarray(start * context, (start + size) * context), [size, context], 'int32');
-      return model.forward(w, depth).hidden[depth]!;
+      const inputs = tf.tensor2d(data.inputs.subarray(start * length, (start + size) * length), [size, length], 'int32');
+      return model.forward(inputs, depth).hidden[depth]!;
     });
-    out.set(acts, start * width);
+    out.set(acts, start * p * width);
   }
-  return out;
+  return unpadRows(data.targets, out, width);
 }

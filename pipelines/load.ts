@@ -2,10 +2,11 @@
 // column and key path it concerns, so a bad file is rejected before anything runs; an unknown key gets the nearest
 // known one ("did you mean", by edit distance: fastest-levenshtein), and settings without effect get warnings.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { isMap, isScalar, LineCounter, parseAllDocuments, parseDocument, visit, type Node, type Document } from 'yaml';
 import type { z } from 'zod';
-import { PipelineSchema, type Pipeline } from './schema';
+import { hiddenLayers, PipelineSchema, type Pipeline } from './schema';
 
 export interface PipelineProblem {
   file: string;
@@ -43,12 +44,12 @@ export function loadPipelineFile(file: string): LoadedPipeline {
   } catch (err) {
     throw new PipelineError([{ file, line: 0, column: 0, path: '', message: `cannot read the file: ${(err as Error).message}` }]);
   }
-  return { file, text, ...checkPipeline(text, file) };
+  return { file, text, ...checkPipeline(text, file, dirname(file)) };
 }
 
 /** Parses and validates pipeline YAML text; throws a PipelineError listing every problem. */
-export function parsePipeline(text: string, file = '<pipeline>'): Pipeline {
-  return checkPipeline(text, file).pipeline;
+export function parsePipeline(text: string, file = '<pipeline>', baseDir = '.'): Pipeline {
+  return checkPipeline(text, file, baseDir).pipeline;
 }
 
 /** Aliases one file may expand (the yaml library's guard against "billion laughs" alias bombs). */
@@ -58,8 +59,9 @@ const MAX_ALIAS_COUNT = 100;
  * Parses and validates pipeline YAML text (YAML 1.2, with `<<` merge keys): the pipeline and the warnings of
  * settings without effect. Throws a PipelineError with `file:line:column` for every problem: YAML syntax, several
  * documents in one file, an alias to no anchor, an alias bomb, nesting too deep, and each schema violation.
+ * The paths it names (corpus.paths, model.from) are made absolute, relative to `baseDir` (the file's directory).
  */
-export function checkPipeline(text: string, file = '<pipeline>'): { pipeline: Pipeline; warnings: PipelineProblem[] } {
+export function checkPipeline(text: string, file = '<pipeline>', baseDir = '.'): { pipeline: Pipeline; warnings: PipelineProblem[] } {
   const lineCounter = new LineCounter();
   const at = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset);
@@ -104,7 +106,10 @@ export function checkPipeline(text: string, file = '<pipeline>'): { pipeline: Pi
     throw err;
   }
   if (!result.success) throw new PipelineError(result.error.issues.flatMap((issue) => problemsOf(issue, doc, raw, file, at)).sort((a, b) => a.line - b.line || a.column - b.column));
-  return { pipeline: result.data, warnings: pipelineWarnings(result.data, raw, doc, file, at) };
+  const pipeline = result.data;
+  if (pipeline.corpus.paths) pipeline.corpus.paths = pipeline.corpus.paths.map((p) => resolve(baseDir, p));
+  if (pipeline.model.from) pipeline.model.from = resolve(baseDir, pipeline.model.from);
+  return { pipeline, warnings: pipelineWarnings(pipeline, raw, doc, file, at) };
 }
 
 /** The value the file itself gives at `path`; undefined where it leaves it out (YAML has no undefined: null is set). */
@@ -124,7 +129,7 @@ function isSet(raw: unknown, path: (string | number)[]): boolean {
 export function pipelineWarnings(p: Pipeline, raw: unknown, doc: Document, file: string, at: (offset: number) => { line: number; column: number }): PipelineProblem[] {
   const warnings: PipelineProblem[] = [];
   const warn = (path: (string | number)[], message: string) => warnings.push({ file, ...at(valueOffset(doc, path)), path: formatPath(path), message });
-  const names = p.model.hidden.map((h) => h.name);
+  const names = hiddenLayers(p.model).map((h) => h.name);
   const order = p.interpretability.layerOrder ?? names;
   const depths = [p.interpretability.startingDepth, ...(p.sweep?.startingDepth ?? [])];
   const processed = new Set(order.filter((n) => names.indexOf(n) >= Math.min(...depths)));

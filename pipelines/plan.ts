@@ -2,7 +2,7 @@
 // neurons each gets, and for every step kind its task queue, timeouts and retry policy. The workflow receives
 // this plan as its input, so replaying a run never depends on a file that may have changed.
 import { createHash } from 'node:crypto';
-import { DICTIONARY_DEFAULTS, STEP_KIND_NAMES, STEP_KINDS, type DictionarySettings, type Pipeline, type ResourceTag, type StepKind } from './schema';
+import { DICTIONARY_DEFAULTS, hiddenLayers, STEP_KIND_NAMES, STEP_KINDS, type DictionarySettings, type Pipeline, type ResourceTag, type StepKind } from './schema';
 
 export interface StepOptions {
   tag: ResourceTag;
@@ -62,7 +62,7 @@ export function taskQueueFor(tag: ResourceTag, prefix = DEFAULT_QUEUE_PREFIX): s
 const LONG_STEPS: ReadonlySet<StepKind> = new Set(['trainBaseModel', 'learnDictionary', 'alignLegibleNeurons', 'retrainLayersAbove']);
 
 export function expandPlan(pipeline: Pipeline, yamlText: string, queuePrefix = DEFAULT_QUEUE_PREFIX): Plan {
-  const hidden = pipeline.model.hidden;
+  const hidden = hiddenLayers(pipeline.model);
   const order = pipeline.interpretability.layerOrder ?? hidden.map((h) => h.name);
   const layers = order
     .map((name) => hidden.findIndex((h) => h.name === name))

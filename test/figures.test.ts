@@ -12,7 +12,7 @@ import { Rng } from '../data/rng';
 import { selectSentences, type LayerActivations } from '../interp/records';
 import { groupAllTokens, pearson, scoreUnit, sentenceSums, type UnitScore } from '../interp/scoring';
 import { initBackend } from '../nn/backend';
-import { NextWordModel } from '../nn/model';
+import { MlpModel } from '../nn/mlp';
 import { evaluate, recordLayer } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
 import { meanEstimate, ratioEstimate } from '../stats/bootstrap';
@@ -78,15 +78,15 @@ describe('figures', () => {
 
   it('mean ablation of a neuron that is constant equals the clean loss; zero ablation does not', () => {
     const spec = { vocabularySize: 40, contextWords: 2, embeddingSize: 4, hidden: [{ name: 'h1', width: 5 }] };
-    const model = NextWordModel.create(spec, 4);
+    const model = MlpModel.create(spec, 4);
     try {
       // Neuron 2 gets no input and a bias of 0.7: it is 0.7 on every token.
       const l = model.layers[0]!;
       l.w.assign(tf.tidy(() => tf.mul(l.w, tf.tensor2d([1, 1, 0, 1, 1], [1, 5]))));
       l.b.assign(tf.tensor1d([0, 0, 0.7, 0, 0]));
       const windows = tf.tidy(() => tf.randomUniform([300, 2], 0, 40, 'int32', 9).dataSync() as Int32Array);
-      const data = { windows, targets: Int32Array.from({ length: 300 }, (_, i) => (windows[i * 2]! + 3) % 40) };
-      const acts = recordLayer(model, windows, 0);
+      const data = { inputs: windows, targets: Int32Array.from({ length: 300 }, (_, i) => (windows[i * 2]! + 3) % 40) };
+      const acts = recordLayer(model, data, 0);
       assert.ok(acts.filter((_, k) => k % 5 === 2).every((a) => Math.abs(a - 0.7) < 1e-6));
       const clean = evaluate(model, data).loss;
       assert.ok(Math.abs(evaluate(model, data, [{ depth: 0, units: [2], values: [0.7] }]).loss - clean) < 1e-6);

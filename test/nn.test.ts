@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../nn/backend';
-import { NextWordModel } from '../nn/model';
+import { MlpModel } from '../nn/mlp';
 import { crossEntropy, dense, embed } from '../nn/ops';
 import { alignmentLoss, train, type TrainCheckpoint } from '../nn/train';
 
@@ -21,7 +21,7 @@ function examples(n: number, seed: number) {
   const windows = tf.tidy(() => tf.randomUniform([n, 3], 0, 50, 'int32', seed).dataSync() as Int32Array);
   // A learnable task: the next word is the first context word, shifted.
   const targets = Int32Array.from({ length: n }, (_, i) => (windows[i * 3]! + 1) % 50);
-  return { windows, targets };
+  return { inputs: windows, targets };
 }
 
 describe('nn', () => {
@@ -80,7 +80,7 @@ describe('nn', () => {
   });
 
   it('training learns, and freezing a layer keeps it and everything below it fixed', async () => {
-    const model = NextWordModel.create(spec, 1);
+    const model = MlpModel.create(spec, 1);
     const data = examples(2048, 1);
     const first = await train(model, data, { epochs: 1, batchSize: 64, learningRate: 0.02, seed: 1, trainable: model.trainableVariables() });
     const later = await train(model, data, { epochs: 4, batchSize: 64, learningRate: 0.02, seed: 2, trainable: model.trainableVariables() });
@@ -98,7 +98,7 @@ describe('nn', () => {
   });
 
   it('keeps the tensor count constant across hundreds of training steps', async () => {
-    const model = NextWordModel.create(spec, 2);
+    const model = MlpModel.create(spec, 2);
     const data = examples(4096, 2);
     const counts: number[] = [];
     await train(model, data, {
@@ -119,8 +119,8 @@ describe('nn', () => {
     const data = examples(1024, 4);
     const alignment = { depth: 0, examples: examples(512, 5), targets: new Float32Array(512 * 6).fill(0.5), weights: new Float32Array(512 * 6).fill(0.1), weight: 2 };
     const options = { epochs: 3, batchSize: 64, learningRate: 0.01, seed: 9, alignment };
-    const whole = NextWordModel.create(spec, 4);
-    let saved: { model: ReturnType<NextWordModel['toBundle']>; checkpoint: TrainCheckpoint } | undefined;
+    const whole = MlpModel.create(spec, 4);
+    let saved: { model: ReturnType<MlpModel['toBundle']>; checkpoint: TrainCheckpoint } | undefined;
     const full = await train(whole, data, {
       ...options,
       trainable: whole.trainableVariables(),
@@ -129,7 +129,7 @@ describe('nn', () => {
       },
     });
     assert.ok(saved, 'a checkpoint after epoch 1');
-    const resumed = NextWordModel.fromBundle(saved.model);
+    const resumed = MlpModel.fromBundle(saved.model);
     const rest = await train(resumed, data, { ...options, trainable: resumed.trainableVariables(), resumeFrom: saved.checkpoint });
     assert.deepEqual(resumed.toBundle().arrays, whole.toBundle().arrays);
     assert.equal(rest.taskLoss, full.taskLoss);
@@ -139,13 +139,13 @@ describe('nn', () => {
   });
 
   it('a model survives a round trip through its bundle', () => {
-    const model = NextWordModel.create(spec, 3);
+    const model = MlpModel.create(spec, 3);
     model.freezeThrough(1);
-    const copy = NextWordModel.fromBundle(model.toBundle());
+    const copy = MlpModel.fromBundle(model.toBundle());
     assert.deepEqual(copy.meta, model.meta);
     assert.deepEqual(copy.layerWeights(1), model.layerWeights(1));
     const bundle = model.toBundle();
-    assert.throws(() => NextWordModel.fromBundle({ ...bundle, arrays: { ...bundle.arrays, embedding: new Float32Array(3) } }), /model checkpoint: "embedding" should hold 200 float32 values for shape \[50,4\], found 3/);
+    assert.throws(() => MlpModel.fromBundle({ ...bundle, arrays: { ...bundle.arrays, embedding: new Float32Array(3) } }), /model checkpoint: "embedding" should hold 200 float32 values for shape \[50,4\], found 3/);
     model.dispose();
     copy.dispose();
   });

@@ -1,61 +1,36 @@
-// The next-word model whose hidden neurons are made legible: word embeddings of a context window, named ReLU hidden
+// The window MLP (model kind `mlp`): word embeddings of a context window, named ReLU hidden
 // layers, and a softmax over the vocabulary. Each hidden neuron has one activation per token position (the window
 // that ends at that token). Owns initialisation, the forward pass, which variables are frozen, and (de)serialisation.
 import * as tf from '@tensorflow/tfjs';
 import type { Bundle } from '../store/artifacts';
 import { InvalidInputError } from '../data/errors';
+import { depthOfLayer, intervene, type Forward, type Intervention, type LanguageModel, type MlpMeta, type MlpSpec } from './language-model';
 import { dense, embed } from './ops';
-
-export interface ModelSpec {
-  vocabularySize: number;
-  contextWords: number;
-  embeddingSize: number;
-  hidden: { name: string; width: number }[];
-}
-
-export interface ModelMeta {
-  spec: ModelSpec;
-  /** Depth of the highest frozen hidden layer; that layer and everything below it (embeddings too) are frozen. -1: none. */
-  frozenThrough: number;
-}
 
 interface DenseParams {
   w: tf.Variable;
   b: tf.Variable;
 }
 
-/**
- * Units of one hidden layer whose activations are replaced: by zero (zero ablation), each by its own constant (its
- * mean, for mean ablation), or by per-example values (substitution: a label's simulation in the neuron's place).
- */
-export interface Intervention {
-  depth: number;
-  units: number[];
-  /** The value each listed unit is held at, in the order of `units`; default 0 for all. */
-  values?: number[];
-  /** Per-example values instead, [batch × units.length] row-major in the order of `units` (the batch's rows only). */
-  rows?: tf.Tensor2D | Float32Array;
-}
+export class MlpModel implements LanguageModel {
+  readonly positions = 1;
 
-export interface Forward {
-  /** Activations of each hidden layer, [batch, width]. */
-  hidden: tf.Tensor2D[];
-  logits: tf.Tensor2D;
-}
-
-export class NextWordModel {
   private constructor(
-    readonly meta: ModelMeta,
+    readonly meta: MlpMeta,
     readonly embedding: tf.Variable,
     readonly layers: DenseParams[],
     readonly output: DenseParams,
   ) {}
 
-  get spec(): ModelSpec {
+  get spec(): MlpSpec {
     return this.meta.spec;
   }
 
-  static create(spec: ModelSpec, seed: number): NextWordModel {
+  get inputLength(): number {
+    return this.meta.spec.contextWords;
+  }
+
+  static create(spec: MlpSpec, seed: number): MlpModel {
     let n = 0;
     const glorot = (rows: number, cols: number) => {
       const limit = Math.sqrt(6 / (rows + cols));
@@ -69,7 +44,7 @@ export class NextWordModel {
       width = h.width;
       return p;
     });
-    return new NextWordModel({ spec, frozenThrough: -1 }, embedding, layers, param(width, spec.vocabularySize));
+    return new MlpModel({ spec: { ...spec, kind: 'mlp' }, frozenThrough: -1 }, embedding, layers, param(width, spec.vocabularySize));
   }
 
   /**
@@ -77,11 +52,11 @@ export class NextWordModel {
    * `interventions`, the listed units of each named hidden layer are replaced (see Intervention) before the layers
    * above read them; the returned activations are the replaced ones.
    */
-  forward(windows: tf.Tensor2D, untilDepth?: undefined, interventions?: Intervention[]): Forward;
-  forward(windows: tf.Tensor2D, untilDepth: number, interventions?: Intervention[]): Pick<Forward, 'hidden'>;
-  forward(windows: tf.Tensor2D, untilDepth?: number, interventions: Intervention[] = []): Forward | Pick<Forward, 'hidden'> {
-    const [batch, context] = windows.shape;
-    let x = embed(this.embedding as tf.Tensor2D, windows.reshape([batch * context])).reshape([batch, context * this.spec.embeddingSize]) as tf.Tensor2D;
+  forward(inputs: tf.Tensor2D, untilDepth?: undefined, interventions?: Intervention[]): Forward;
+  forward(inputs: tf.Tensor2D, untilDepth: number, interventions?: Intervention[]): Pick<Forward, 'hidden'>;
+  forward(inputs: tf.Tensor2D, untilDepth?: number, interventions: Intervention[] = []): Forward | Pick<Forward, 'hidden'> {
+    const [batch, context] = inputs.shape;
+    let x = embed(this.embedding as tf.Tensor2D, inputs.reshape([batch * context])).reshape([batch, context * this.spec.embeddingSize]) as tf.Tensor2D;
     const hidden: tf.Tensor2D[] = [];
     for (const [depth, l] of this.layers.slice(0, untilDepth === undefined ? undefined : untilDepth + 1).entries()) {
       x = tf.relu(dense(x, l.w as tf.Tensor2D, l.b as tf.Tensor1D));
@@ -93,9 +68,7 @@ export class NextWordModel {
   }
 
   depthOf(layerName: string): number {
-    const depth = this.spec.hidden.findIndex((h) => h.name === layerName);
-    if (depth < 0) throw new InvalidInputError(`the model has no hidden layer "${layerName}" (it has ${this.spec.hidden.map((h) => h.name).join(', ')})`);
-    return depth;
+    return depthOfLayer(this.spec, layerName);
   }
 
   /** Variables that training may change: everything above the frozen prefix, optionally only above `aboveDepth`. */
@@ -120,18 +93,23 @@ export class NextWordModel {
     return { w: l.w.dataSync() as Float32Array, b: l.b.dataSync() as Float32Array };
   }
 
-  toBundle(): Bundle<ModelMeta> {
-    const arrays: Bundle['arrays'] = { embedding: this.embedding.dataSync() as Float32Array };
-    this.layers.forEach((l, i) => {
-      arrays[`${this.spec.hidden[i]!.name}.w`] = l.w.dataSync() as Float32Array;
-      arrays[`${this.spec.hidden[i]!.name}.b`] = l.b.dataSync() as Float32Array;
-    });
-    arrays['output.w'] = this.output.w.dataSync() as Float32Array;
-    arrays['output.b'] = this.output.b.dataSync() as Float32Array;
+  incomingWeights(depth: number): Float32Array {
+    return this.layers[depth]!.w.dataSync() as Float32Array;
+  }
+
+  namedWeights(): { name: string; shape: number[]; values: Float32Array }[] {
+    const all: [string, tf.Variable][] = [['embedding', this.embedding]];
+    this.layers.forEach((l, i) => all.push([`${this.spec.hidden[i]!.name}.w`, l.w], [`${this.spec.hidden[i]!.name}.b`, l.b]));
+    all.push(['output.w', this.output.w], ['output.b', this.output.b]);
+    return all.map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }));
+  }
+
+  toBundle(): Bundle<MlpMeta> {
+    const arrays: Bundle['arrays'] = Object.fromEntries(this.namedWeights().map((w) => [w.name, w.values]));
     return { meta: structuredClone(this.meta), arrays };
   }
 
-  static fromBundle(b: Bundle<ModelMeta>): NextWordModel {
+  static fromBundle(b: Bundle<MlpMeta>): MlpModel {
     const { spec } = b.meta;
     const get = (name: string, shape: number[]) => {
       const a = b.arrays[name];
@@ -147,7 +125,7 @@ export class NextWordModel {
       return p;
     });
     const output = { w: get('output.w', [width, spec.vocabularySize]), b: get('output.b', [spec.vocabularySize]) };
-    return new NextWordModel(structuredClone(b.meta), get('embedding', [spec.vocabularySize, spec.embeddingSize]), layers, output);
+    return new MlpModel({ ...structuredClone(b.meta), spec: { ...b.meta.spec, kind: 'mlp' } }, get('embedding', [spec.vocabularySize, spec.embeddingSize]), layers, output);
   }
 
   dispose(): void {
@@ -157,21 +135,4 @@ export class NextWordModel {
       l.b.dispose();
     }
   }
-}
-
-/** x [batch, width] with the intervention's units replaced: kept columns × 1, replaced ones × 0 plus their values. */
-function intervene(x: tf.Tensor2D, width: number, i: Intervention): tf.Tensor2D {
-  const keep = new Float32Array(width).fill(1);
-  for (const u of i.units) keep[u] = 0;
-  const kept = tf.mul(x, tf.tensor1d(keep));
-  if (!i.rows) {
-    const held = new Float32Array(width);
-    i.units.forEach((u, j) => (held[u] = i.values?.[j] ?? 0));
-    return tf.add(kept, tf.tensor1d(held));
-  }
-  // Per-example values [batch, units] placed in their columns by a one-hot [units, width] matrix.
-  const rows = i.rows instanceof Float32Array ? tf.tensor2d(i.rows, [x.shape[0], i.units.length]) : i.rows;
-  const place = new Float32Array(i.units.length * width);
-  i.units.forEach((u, j) => (place[j * width + u] = 1));
-  return tf.add(kept, tf.matMul(rows, tf.tensor2d(place, [i.units.length, width])));
 }
