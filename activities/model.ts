@@ -1,14 +1,17 @@
 // The steps that train and evaluate the network: prepare the corpus, train the base model, evaluate the task (with
 // intervals and paired differences), align the legible neurons, retrain the layers above a frozen one, and ablate
 // groups of neurons at the end.
+import { createHash } from 'node:crypto';
 import { buildCorpus, corpusToBundle } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
+import { corpusSourceDigest } from '../data/sources';
 import { Rng } from '../data/rng';
 import { readSimulations } from '../llm/artifacts';
 import { SIMULATION_MAX } from '../llm/types';
 import { substitutedActivations } from '../interp/faithfulness';
 import { initBackend } from '../nn/backend';
-import { createModel, examplesFor, modelSpec, predictedTokens, type Intervention } from '../nn/language-model';
+import { checkExportFits, readExportedModel } from '../nn/exported-model';
+import { createModel, examplesFor, modelFromBundle, modelSpec, predictedTokens, type Intervention } from '../nn/language-model';
 import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
 import { BOOTSTRAP_SEED, mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
@@ -38,22 +41,38 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
     /** Samples the corpus, builds the vocabulary and the splits. */
     async prepareCorpus(input: { pipeline: Pipeline }) {
       const p = input.pipeline;
-      // Keyed by what the corpus depends on, so the points of a sweep share it.
-      const key = { seed: p.seed, corpus: p.corpus, vocabularySize: p.model.vocabularySize, splits: [p.interpretability.explanationSequences, p.interpretability.scoringSequences, p.alignment.sequences] };
+      // Keyed by what the corpus depends on (your own files by their content), so the points of a sweep share it.
+      const source = p.corpus.source === 'files' ? { files: corpusSourceDigest(p.corpus) } : {};
+      const key = { seed: p.seed, corpus: p.corpus, ...source, vocabularySize: p.model.vocabularySize, splits: [p.interpretability.explanationSequences, p.interpretability.scoringSequences, p.alignment.sequences] };
       return once('prepareCorpus', key, async () => {
         const corpus = buildCorpus(input.pipeline);
         return { corpus: store.putBundle('corpus', corpusToBundle(corpus)), sentences: corpus.meta.sentences, tokens: corpus.meta.tokens, vocabularySize: corpus.meta.vocabulary.length, splitSizes: corpus.meta.splitSizes };
       });
     },
 
-    /** Trains the base model on the original objective. */
+    /**
+     * Trains the base model on the original objective; with model.from, loads the exported model there instead (no
+     * training), after checking that its kind, sizes, tokenizer and vocabulary are this pipeline's.
+     */
     async trainBaseModel(input: { pipeline: Pipeline; corpus: ArtifactRef }): Promise<ModelResult> {
       const p = input.pipeline;
-      // Keyed by what the base model depends on, so the points of a sweep share it.
-      return once('trainBaseModel', { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus }, async () => {
+      const from = p.model.from ? readExportedModel(p.model.from) : undefined;
+      // Keyed by what the base model depends on (an exported model by its bytes), so the points of a sweep share it.
+      const key = { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus, ...(from ? { from: createHash('sha256').update(from.modelBytes).digest('hex'), config: from.config } : {}) };
+      return once('trainBaseModel', key, async () => {
         const backend = await initBackend();
         const corpus = loadCorpus(input.corpus);
         const spec = modelSpec(p.model, corpus.meta.vocabulary.length);
+        if (from) {
+          checkExportFits(from.config, p.model.from!, spec, corpus.meta.tokenizer, corpus.meta.vocabulary);
+          // The pipeline decides afresh what it freezes: the exported frozen depths are a record, not a constraint.
+          const model = modelFromBundle({ meta: { spec, frozenThrough: -1 }, arrays: from.bundle.arrays });
+          try {
+            return { ...saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+          } finally {
+            model.dispose();
+          }
+        }
         const initial = createModel(spec, p.seed);
         const { model, run, resumedFrom } = await trainResumably(initial, examplesFor(spec, corpus, corpus.splits.train), { ...p.training, seed: p.seed });
         try {

@@ -17,7 +17,9 @@ import { ALL_TAGS, installQuietRuntime, queueOwner, startWorkerProcesses, startW
 import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { CONFIG_FILE, MODEL_FILE } from '../nn/exported-model';
+import { EXPLANATIONS_FILE, exportRun } from '../report/export';
 import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
 import { reportJson } from '../report/json';
@@ -45,6 +47,14 @@ Connects to TEMPORAL_ADDRESS (default localhost:7233); starts a local dev server
 --format html  (default) write the HTML report (charts, neuron cards) into --out DIR
 --format json  print every figure as JSON (see the README for the fields)
 --format text  print the text report, as run prints it`,
+  ],
+  [
+    'export',
+    'ID --out DIR',
+    `Write a finished run's final model and labels into DIR: model.safetensors (every weight),
+config.json (kind, sizes, tokenizer, vocabulary, legible and free neurons, frozen depths) and
+explanations.jsonl (one line per unit: layer, index, legible or free, label, scores before/after).
+A pipeline's model.from: DIR starts from it.`,
   ],
   ['validate', 'FILE…', 'Check pipeline files; prints each problem as file:line:column: key: message, and\nwarnings for settings without effect. --plan also prints the plan each would run.'],
   ['explain', 'RECORDS', 'Label one unit from activation records (JSONL: {"tokens": [...], "activations": [...]}).'],
@@ -109,6 +119,8 @@ async function runCommand(command: string | undefined, rest: string[]): Promise<
       return status(rest);
     case 'report':
       return report(rest);
+    case 'export':
+      return exportCommand(rest);
     case 'explain':
       return explainCommand(rest);
     case 'score':
@@ -410,6 +422,29 @@ async function report(args: string[]): Promise<number> {
     const pipelineYaml = (d.memo as { pipelineYaml?: string } | undefined)?.pipelineYaml;
     const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()), pipelineYaml);
     console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
+    return 0;
+  });
+}
+
+async function exportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  if (positionals.length !== 1 || values.out === undefined) {
+    console.error(`legible export: name the workflow id of a finished run and --out DIR\n\n${commandUsage('export')}`);
+    return 2;
+  }
+  const workflowId = positionals[0]!;
+  return withTemporal({}, async ({ server }) => {
+    const handle = legibleClient(server.connection, stateDir()).workflow.getHandle(workflowId);
+    const d = await handle.describe();
+    if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: export needs a completed run`);
+    ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string } | undefined, 'export');
+    const result = (await handle.result()) as PipelineReport | SweepReport;
+    if ('points' in result) {
+      throw new InvalidInputError(`${workflowId} is a sweep: export one of its points (${result.points.map((p) => p.workflowId).join(', ')})`);
+    }
+    const out = resolve(values.out!);
+    const { config, explanations } = exportRun(new ArtifactStore(stateDir()), currentReport(result, workflowId), workflowId, out);
+    console.log(`Exported ${workflowId} to ${out}:\n  ${MODEL_FILE} (${config.kind}, ${config.spec.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')}), ${CONFIG_FILE}, ${EXPLANATIONS_FILE} (${explanations} units)`);
     return 0;
   });
 }

