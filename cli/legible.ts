@@ -18,7 +18,8 @@ import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
 import { join, resolve } from 'node:path';
-import { CONFIG_FILE, MODEL_FILE } from '../nn/exported-model';
+import { checkExportFits, CONFIG_FILE, MODEL_FILE, readExportedModel } from '../nn/exported-model';
+import { modelSpec } from '../nn/language-model';
 import { EXPLANATIONS_FILE, exportRun } from '../report/export';
 import { availableParallelism } from 'node:os';
 import { writeReport } from '../report/html';
@@ -198,11 +199,22 @@ const CORPUS_SEEDS_CHECKED = 3;
  */
 function checkCorpus(file: string, pipeline: Pipeline): void {
   for (const seed of (pipeline.sweep?.seed ?? [pipeline.seed]).slice(0, CORPUS_SEEDS_CHECKED)) {
+    let corpus: ReturnType<typeof buildCorpus>;
     try {
-      buildCorpus({ ...pipeline, seed });
+      corpus = buildCorpus({ ...pipeline, seed });
     } catch (err) {
       if (!(err instanceof InvalidInputError)) throw err;
       throw new PipelineError([{ file, line: 1, column: 1, path: 'corpus', message: `${err.message}${pipeline.sweep?.seed ? ` (seed ${seed})` : ''}` }]);
+    }
+    const from = pipeline.model.from;
+    if (from && seed === pipeline.seed) {
+      try {
+        const { config } = readExportedModel(from);
+        checkExportFits(config, from, modelSpec(pipeline.model, corpus.meta.vocabulary.length), corpus.meta.tokenizer, corpus.meta.vocabulary);
+      } catch (err) {
+        if (!(err instanceof InvalidInputError)) throw err;
+        throw new PipelineError([{ file, line: 1, column: 1, path: 'model.from', message: err.message }]);
+      }
     }
   }
 }
