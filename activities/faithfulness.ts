@@ -30,9 +30,9 @@ export interface LabelsAloneFigures {
 
 export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, examplesOf }: StepContext) {
   /** A layer's activations on the select text, where substitution lines are fitted and means taken. */
-  function onSelectText(model: LanguageModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
+  async function onSelectText(model: LanguageModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
     const select = examplesOf(corpus, model.spec, 'select');
-    const acts = recordLayer(model, select, depth);
+    const acts = await recordLayer(model, select, depth);
     const width = model.spec.hidden[depth]!.width;
     return { width, tokens: acts.length / width, acts };
   }
@@ -42,7 +42,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
    * simulation there, mapped by the line fitted on the select text (the model's activations there against the
    * label's simulation there). `fit` and `simulations`: the simulations on the select and on the score text.
    */
-  function substitutionOnScore(select: ReturnType<typeof onSelectText>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Float32Array {
+  function substitutionOnScore(select: Awaited<ReturnType<typeof onSelectText>>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Float32Array {
     const fitted = { activations: select.acts, width: select.width, simulations: readSimulations(store, fit, select.tokens) };
     return substitutedActivations(units, fitted, readSimulations(store, simulations, scoreTokens), scoreTokens);
   }
@@ -62,12 +62,12 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         const model = loadModel(input.model);
         try {
           const depth = model.depthOf(input.layer);
-          const select = onSelectText(model, corpus, depth);
+          const select = await onSelectText(model, corpus, depth);
           const score = examplesOf(corpus, model.spec, 'score');
           const groups: Record<string, Faithfulness> = {};
           for (const [name, units] of Object.entries(input.groups)) {
             const rows = substitutionOnScore(select, predictedTokens(score), units, input.fit, input.simulations);
-            groups[name] = measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
+            groups[name] = await measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
             await yieldToEventLoop();
           }
           return { groups, backend };
@@ -90,20 +90,21 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
         const base = loadModel(input.base);
         try {
           const score = examplesOf(corpus, model.spec, 'score');
-          const interventions: Intervention[] = input.layers.flatMap((l) => {
+          const interventions: Intervention[] = [];
+          for (const l of input.layers) {
             const depth = model.depthOf(l.layer);
             const legible = new Set(l.legible);
             const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
-            const select = onSelectText(model, corpus, depth);
-            return [
+            const select = await onSelectText(model, corpus, depth);
+            interventions.push(
               { depth, units: l.legible, rows: substitutionOnScore(select, predictedTokens(score), l.legible, l.fit, l.simulations) },
               { depth, units: free, values: unitMeans(select.acts, select.width, free) },
-            ];
-          });
-          const onLabels = tokenLosses(model, score, interventions).losses;
+            );
+          }
+          const onLabels = (await tokenLosses(model, score, interventions)).losses;
           await yieldToEventLoop();
-          const final = tokenLosses(model, score).losses;
-          const baseLosses = tokenLosses(base, score).losses;
+          const final = (await tokenLosses(model, score)).losses;
+          const baseLosses = (await tokenLosses(base, score)).losses;
           const train = examplesOf(corpus, model.spec, 'train');
           const unigram = unigramLosses(train.targets, model.spec.vocabularySize, score);
           const tokens = sentenceLengths(score.starts);

@@ -54,7 +54,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           const width = model.spec.hidden[depth]!.width;
           const records: Partial<Record<SplitName, ArtifactRef>> = {};
           for (const split of input.splits) {
-            const activations = recordLayer(model, examplesFor(model.spec, corpus, corpus.splits[split]), depth);
+            const activations = await recordLayer(model, examplesFor(model.spec, corpus, corpus.splits[split]), depth);
             records[split] = store.putBundle('activations', { meta: { layer: input.layer, width, split }, arrays: { activations } });
           }
           return { records, backend };

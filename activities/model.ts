@@ -94,19 +94,19 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const corpus = loadCorpus(input.corpus);
         const model = loadModel(input.model);
         const data = examplesOf(corpus, model.spec);
-        let own: ReturnType<typeof tokenLosses>;
+        let own: Awaited<ReturnType<typeof tokenLosses>>;
         try {
-          own = tokenLosses(model, data);
+          own = await tokenLosses(model, data);
         } finally {
           model.dispose();
         }
         /** Another model's per-token losses on the same examples (it must read them alike: same kind and context). */
-        const lossesOf = (ref: ArtifactRef) => {
+        const lossesOf = async (ref: ArtifactRef) => {
           const other = loadModel(ref);
           try {
             if (other.spec.kind !== model.spec.kind || other.inputLength !== model.inputLength)
               throw new InvalidInputError(`evaluateTask: model ${ref.sha256.slice(0, 12)} (${other.spec.kind ?? 'mlp'}, context ${other.inputLength}) reads its examples unlike model ${input.model.sha256.slice(0, 12)} (${model.spec.kind ?? 'mlp'}, context ${model.inputLength})`);
-            return tokenLosses(other, data).losses;
+            return (await tokenLosses(other, data)).losses;
           } finally {
             other.dispose();
           }
@@ -125,12 +125,11 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           ci95: { loss: loss.ci95, perplexity: perplexity.ci95, accuracy: accuracy.ci95 },
         };
         if (!input.against) return { metrics, backend };
-        const differences = Object.fromEntries(
-          Object.entries(input.against).map(([name, ref]) => {
-            const other = lossesOf(ref);
-            return [name, ratioEstimate(perSentence(own.losses.map((l, k) => l - other[k]!), data.starts), tokens, BOOTSTRAP_SEED)];
-          }),
-        );
+        const differences: Record<string, Estimate> = {};
+        for (const [name, ref] of Object.entries(input.against)) {
+          const other = await lossesOf(ref);
+          differences[name] = ratioEstimate(perSentence(own.losses.map((l, k) => l - other[k]!), data.starts), tokens, BOOTSTRAP_SEED);
+        }
         return { metrics, differences, backend };
       });
     },
@@ -154,18 +153,18 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           const legible = new Set(input.legibleUnits);
           const free = Array.from({ length: width }, (_, u) => u).filter((u) => !legible.has(u));
           const data = examplesOf(corpus, model.spec);
-          const activations = recordLayer(model, data, depth);
+          const activations = await recordLayer(model, data, depth);
           const means = Array.from({ length: width }, (_, u) => {
             let sum = 0;
             for (let k = u; k < activations.length; k += width) sum += activations[k]!;
             return sum / (activations.length / width);
           });
-          const clean = tokenLosses(model, data).losses;
+          const clean = (await tokenLosses(model, data)).losses;
           const tokens = sentenceLengths(data.starts);
           const increase = async (ablations: Intervention[]) => {
             const sum = new Float64Array(clean.length);
             for (const a of ablations) {
-              tokenLosses(model, data, [a]).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
+              (await tokenLosses(model, data, [a])).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
               await yieldToEventLoop();
             }
             return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);
@@ -218,7 +217,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           throw new InvalidInputError(`alignLegibleNeurons: no simulation on the align split for units ${missing.join(', ')}`);
         }
         // Targets come from the model as it was before alignment, in every attempt.
-        const { targets, weights } = alignmentTargets(recordLayer(initial, examples, depth), width, input.legibleUnits, simulated, p.alignment.offWeight ?? 1);
+        const { targets, weights } = alignmentTargets(await recordLayer(initial, examples, depth), width, input.legibleUnits, simulated, p.alignment.offWeight ?? 1);
         const { model, run, resumedFrom } = await trainResumably(initial, examplesFor(initial.spec, corpus, corpus.splits.train), {
           epochs: p.alignment.epochs,
           batchSize: p.training.batchSize,
@@ -266,7 +265,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         if (input.substitute && units.length > 0) {
           // The lines are fitted on the align text itself, where the simulations are.
           const simulations = readSimulations(store, input.substitute.simulations, predictedTokens(examples));
-          const fit = { activations: recordLayer(frozen, examples, depth), width: frozen.spec.hidden[depth]!.width, simulations };
+          const fit = { activations: await recordLayer(frozen, examples, depth), width: frozen.spec.hidden[depth]!.width, simulations };
           try {
             substitution = { depth, units, rows: substitutedActivations(units, fit, simulations, predictedTokens(examples)) };
           } catch (err) {

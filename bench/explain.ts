@@ -34,9 +34,9 @@ async function measure(width: number): Promise<Row> {
   const corpus = buildCorpus(p);
   const model = MlpModel.create({ vocabularySize: corpus.meta.vocabulary.length, contextWords: 4, embeddingSize: 32, hidden: hiddenLayers(p.model) }, 1);
   await train(model, nextWordExamples(corpus, corpus.splits.train, 4), { epochs: 1, batchSize: 256, learningRate: 0.003, seed: 1, trainable: model.trainableVariables() });
-  const layer = (split: SplitName) => activationsOnSplit(corpus, split, width, recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4), 0));
-  const explainSet = layer('explain');
-  const scoreSet = layer('score');
+  const layer = async (split: SplitName) => activationsOnSplit(corpus, split, width, await recordLayer(model, nextWordExamples(corpus, corpus.splits[split], 4), 0));
+  const explainSet = await layer('explain');
+  const scoreSet = await layer('score');
   const sentences = [...corpus.splits.score].map((s) => [...sentence(corpus, s)].map((t) => corpus.meta.vocabulary[t]!));
 
   const units = Array.from({ length: width }, (_, u) => u);

@@ -106,18 +106,18 @@ export interface Faithfulness {
  * and held at `means`. `others` are interventions applied in every one of the four (e.g. other layers already
  * substituted). An empty group gives NaN fractions.
  */
-export function measureSubstitution(
+export async function measureSubstitution(
   model: LanguageModel,
   data: Examples & { starts: Int32Array },
   group: { depth: number; units: number[]; rows: Float32Array; means: number[] },
   others: Intervention[] = [],
-): Faithfulness {
+): Promise<Faithfulness> {
   const { depth, units } = group;
-  const losses = (extra?: Intervention) => tokenLosses(model, data, extra ? [...others, extra] : others).losses;
-  const clean = losses();
-  const substituted = losses({ depth, units, rows: group.rows });
-  const zero = losses({ depth, units });
-  const mean = losses({ depth, units, values: group.means });
+  const losses = async (extra?: Intervention) => (await tokenLosses(model, data, extra ? [...others, extra] : others)).losses;
+  const clean = await losses();
+  const substituted = await losses({ depth, units, rows: group.rows });
+  const zero = await losses({ depth, units });
+  const mean = await losses({ depth, units, values: group.means });
   const tokens = sentenceLengths(data.starts);
   const loss = (l: Float32Array) => ratioEstimate(perSentence(l, data.starts), tokens, BOOTSTRAP_SEED);
   const recovered = (ablated: Float32Array) => {

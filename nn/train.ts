@@ -77,6 +77,21 @@ export interface TrainResult {
 }
 
 /**
+ * Lets heartbeats, queries and workflow tasks through at least ten times a second during a long computation: `maybe`
+ * yields to the event loop when 100 ms have passed since the last yield. (Workers run workflow tasks on the same
+ * event loop: a computation that holds it for seconds stalls them, and Temporal warns of slow workflow tasks.)
+ */
+export class EventLoopPause {
+  private last = performance.now();
+
+  async maybe(): Promise<void> {
+    if (performance.now() - this.last < 100) return;
+    await new Promise((r) => setImmediate(r));
+    this.last = performance.now();
+  }
+}
+
+/**
  * Weighted squared distance of a layer's activations [rows, width] to their targets, summed over neurons, averaged
  * over `rows` tokens (default: every row; padding rows have weight 0).
  */
@@ -193,7 +208,7 @@ export async function train(model: LanguageModel, data: Examples, o: TrainOption
   // Preparing the streams can take seconds on a large corpus: let the worker's other work through first.
   await new Promise((r) => setImmediate(r));
   const started = performance.now();
-  let lastYield = started;
+  const pause = new EventLoopPause();
   try {
     for (let epoch = firstEpoch; epoch < o.epochs; epoch++) {
       let sums = tf.zeros([2]);
@@ -226,11 +241,7 @@ export async function train(model: LanguageModel, data: Examples, o: TrainOption
         sums = nextSums;
         epochSums = nextEpoch;
         sinceReport++;
-        // Let heartbeats, queries and workflow tasks through at least ten times a second.
-        if (performance.now() - lastYield > 100) {
-          await new Promise((r) => setImmediate(r));
-          lastYield = performance.now();
-        }
+        await pause.maybe();
         if (sinceReport >= every || s === stepsPerEpoch - 1) {
           const [taskLoss, alignLoss] = (await sums.data()) as Float32Array;
           o.onProgress?.({ epoch, epochs: o.epochs, step, steps: stepsPerEpoch * o.epochs, taskLoss: taskLoss! / sinceReport, alignLoss: alignLoss! / sinceReport });
@@ -270,7 +281,7 @@ export interface TaskMetrics {
  * (n: the examples' targets that are not padding). With `interventions`, units of hidden layers are replaced (zero or
  * mean ablation, or substitution, whose `rows` then cover all n tokens: [n × units] row-major).
  */
-export function tokenLosses(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): { losses: Float32Array; correct: Uint8Array } {
+export async function tokenLosses(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): Promise<{ losses: Float32Array; correct: Uint8Array }> {
   const p = model.positions;
   const length = model.inputLength;
   const examples = data.targets.length / p;
@@ -278,6 +289,7 @@ export function tokenLosses(model: LanguageModel, data: Examples, interventions:
   const spread = interventions.map((i) => (i.rows instanceof Float32Array ? { ...i, rows: padRows(data.targets, i.rows, i.units.length) } : i));
   const losses = new Float32Array(data.targets.length);
   const correct = new Uint8Array(data.targets.length);
+  const pause = new EventLoopPause();
   for (let start = 0; start < examples; start += batchSize) {
     const size = Math.min(batchSize, examples - start);
     const rows = size * p;
@@ -293,26 +305,28 @@ export function tokenLosses(model: LanguageModel, data: Examples, interventions:
     });
     losses.set(l!, start * p);
     correct.set(c!, start * p);
+    await pause.maybe();
   }
   return { losses: unpadRows(data.targets, losses, 1), correct: unpadRows(data.targets, correct, 1) };
 }
 
 /** Mean next-token loss, perplexity and accuracy over the examples' tokens. */
-export function evaluate(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): TaskMetrics {
-  const { losses, correct } = tokenLosses(model, data, interventions, batchTokens);
+export async function evaluate(model: LanguageModel, data: Examples, interventions: Intervention[] = [], batchTokens = 4096): Promise<TaskMetrics> {
+  const { losses, correct } = await tokenLosses(model, data, interventions, batchTokens);
   const n = losses.length;
   const loss = losses.reduce((a, b) => a + b, 0) / n;
   return { tokens: n, loss, perplexity: Math.exp(loss), accuracy: correct.reduce((a, b) => a + b, 0) / n };
 }
 
 /** Activations of hidden layer `depth` at every token of the examples: [n × width], row k for token k. */
-export function recordLayer(model: LanguageModel, data: Examples, depth: number, batchTokens = 4096): Float32Array {
+export async function recordLayer(model: LanguageModel, data: Examples, depth: number, batchTokens = 4096): Promise<Float32Array> {
   const p = model.positions;
   const length = model.inputLength;
   const width = model.spec.hidden[depth]!.width;
   const examples = data.targets.length / p;
   const batchSize = Math.max(1, Math.floor(batchTokens / p));
   const out = new Float32Array(data.targets.length * width);
+  const pause = new EventLoopPause();
   for (let start = 0; start < examples; start += batchSize) {
     const size = Math.min(batchSize, examples - start);
     const acts = readOut(() => {
@@ -320,6 +334,7 @@ export function recordLayer(model: LanguageModel, data: Examples, depth: number,
       return model.forward(inputs, depth).hidden[depth]!;
     });
     out.set(acts, start * p * width);
+    await pause.maybe();
   }
   return unpadRows(data.targets, out, width);
 }

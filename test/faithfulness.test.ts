@@ -45,8 +45,8 @@ describe('substitution', () => {
       const score = select;
       const width = 6;
       const units = [0, 2, 5];
-      const actsSelect = recordLayer(model, select, 0);
-      const actsScore = recordLayer(model, score, 0);
+      const actsSelect = await recordLayer(model, select, 0);
+      const actsScore = await recordLayer(model, score, 0);
       const column = (acts: Float32Array, u: number) => Float32Array.from({ length: acts.length / width }, (_, k) => acts[k * width + u]!);
       const means = unitMeans(actsSelect, width, units);
 
@@ -57,7 +57,7 @@ describe('substitution', () => {
         assert.ok(Math.abs(l.slope - 1 / 3) < 1e-4 && Math.abs(l.intercept + 1 / 3) < 1e-4, `line ${JSON.stringify(l)}`);
       }
       const rows = substitutionRows(units.map((u) => exact(actsScore, u)), lines, 400);
-      const f = measureSubstitution(model, score, { depth: 0, units, rows, means });
+      const f = await measureSubstitution(model, score, { depth: 0, units, rows, means });
       assert.ok(Math.abs(f.substitutedLoss.value - f.cleanLoss.value) < 1e-5, `substituted ${f.substitutedLoss.value} vs clean ${f.cleanLoss.value}`);
       assert.ok(Math.abs(f.recoveredVsMean.value - 1) < 1e-3 && Math.abs(f.recoveredVsZero.value - 1) < 1e-3, JSON.stringify(f));
 
@@ -65,7 +65,7 @@ describe('substitution', () => {
       const constant = units.map(() => new Float32Array(400).fill(7));
       const flat = units.map((u, j) => fitLine(constant[j]!, actsSelect, width, u));
       flat.forEach((l, j) => assert.ok(l.slope === 0 && Math.abs(l.intercept - means[j]!) < 1e-6));
-      const g = measureSubstitution(model, score, { depth: 0, units, rows: substitutionRows(units.map(() => new Float32Array(400).fill(7)), flat, 400), means });
+      const g = await measureSubstitution(model, score, { depth: 0, units, rows: substitutionRows(units.map(() => new Float32Array(400).fill(7)), flat, 400), means });
       assert.ok(Math.abs(g.substitutedLoss.value - g.meanAblatedLoss.value) < 1e-6);
       assert.ok(Math.abs(g.recoveredVsMean.value) < 1e-4);
       assert.notEqual(g.meanAblatedLoss.value, g.cleanLoss.value);
@@ -94,7 +94,7 @@ describe('substitution-aware retraining', () => {
       const model = MlpModel.create(two, 8);
       model.freezeThrough(0);
       await train(model, data, { epochs: 3, batchSize: 64, learningRate: 0.01, seed: 2, trainable: model.trainableVariables(), ...(withSubstitution ? { substitution: { depth: 0, units, rows } } : {}) });
-      const loss = evaluate(model, data, substituted).loss;
+      const loss = (await evaluate(model, data, substituted)).loss;
       model.dispose();
       return loss;
     };

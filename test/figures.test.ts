@@ -76,7 +76,7 @@ describe('figures', () => {
     assert.ok(corpus.meta.heldOutRepeats! > 0, 'WordNet repeats itself: some held-out sentences were dropped');
   });
 
-  it('mean ablation of a neuron that is constant equals the clean loss; zero ablation does not', () => {
+  it('mean ablation of a neuron that is constant equals the clean loss; zero ablation does not', async () => {
     const spec = { vocabularySize: 40, contextWords: 2, embeddingSize: 4, hidden: [{ name: 'h1', width: 5 }] };
     const model = MlpModel.create(spec, 4);
     try {
@@ -86,11 +86,11 @@ describe('figures', () => {
       l.b.assign(tf.tensor1d([0, 0, 0.7, 0, 0]));
       const windows = tf.tidy(() => tf.randomUniform([300, 2], 0, 40, 'int32', 9).dataSync() as Int32Array);
       const data = { inputs: windows, targets: Int32Array.from({ length: 300 }, (_, i) => (windows[i * 2]! + 3) % 40) };
-      const acts = recordLayer(model, data, 0);
+      const acts = await recordLayer(model, data, 0);
       assert.ok(acts.filter((_, k) => k % 5 === 2).every((a) => Math.abs(a - 0.7) < 1e-6));
-      const clean = evaluate(model, data).loss;
-      assert.ok(Math.abs(evaluate(model, data, [{ depth: 0, units: [2], values: [0.7] }]).loss - clean) < 1e-6);
-      assert.ok(Math.abs(evaluate(model, data, [{ depth: 0, units: [2] }]).loss - clean) > 1e-4);
+      const clean = (await evaluate(model, data)).loss;
+      assert.ok(Math.abs((await evaluate(model, data, [{ depth: 0, units: [2], values: [0.7] }])).loss - clean) < 1e-6);
+      assert.ok(Math.abs((await evaluate(model, data, [{ depth: 0, units: [2] }])).loss - clean) > 1e-4);
     } finally {
       model.dispose();
     }

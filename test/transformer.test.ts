@@ -80,23 +80,24 @@ describe('transformer', () => {
     });
   });
 
-  it("records one activation per real token, each depending only on the tokens before it", () => {
+  it('records one activation per real token, each depending only on the tokens before it', async () => {
     const model = createModel(spec, 1);
     try {
       const data = sequences(10);
       const real = data.targets.filter((t) => t >= 0).length;
-      assert.equal(recordLayer(model, data, 1).length, real * 12);
+      assert.equal((await recordLayer(model, data, 1)).length, real * 12);
       // Position 3 of sequence 0 changes: positions 0-2 keep their activations, position 3 does not.
       const one = { inputs: data.inputs.slice(0, 8), targets: data.targets.slice(0, 8) };
       const changed = { inputs: one.inputs.slice(), targets: one.targets };
       changed.inputs[2] = 17;
-      const a = recordLayer(model, one, 1);
-      const b = recordLayer(model, changed, 1);
+      const a = await recordLayer(model, one, 1);
+      const b = await recordLayer(model, changed, 1);
       assert.deepEqual(a.subarray(0, 2 * 12), b.subarray(0, 2 * 12));
       assert.notDeepEqual(a.subarray(2 * 12, 3 * 12), b.subarray(2 * 12, 3 * 12));
       // A sequence's activations do not depend on the sequences batched with it.
-      const alone = recordLayer(model, one, 0);
-      assert.ok(alone.every((x, i) => Math.abs(x - recordLayer(model, data, 0)[i]!) < 1e-5));
+      const alone = await recordLayer(model, one, 0);
+      const batched = await recordLayer(model, data, 0);
+      assert.ok(alone.every((x, i) => Math.abs(x - batched[i]!) < 1e-5));
     } finally {
       model.dispose();
     }
@@ -106,18 +107,18 @@ describe('transformer', () => {
     const model = createModel(spec, 2);
     try {
       const data = sequences(200);
-      const before = evaluate(model, data).loss;
+      const before = (await evaluate(model, data)).loss;
       await train(model, data, { epochs: 10, batchSize: 16, learningRate: 0.01, seed: 1, trainable: model.trainableVariables() });
-      const after = evaluate(model, data);
+      const after = await evaluate(model, data);
       assert.ok(after.loss < before / 2, `loss ${before} → ${after.loss}`);
       assert.ok(after.accuracy > 0.5, `accuracy ${after.accuracy}`);
 
       model.freezeThrough(0);
-      const mlp0 = recordLayer(model, data, 0);
+      const mlp0 = await recordLayer(model, data, 0);
       const weights0 = model.layerWeights(0);
       const output0 = model.namedWeights().find((w) => w.name === 'mlp0.out.w')!.values;
       await train(model, data, { epochs: 1, batchSize: 16, learningRate: 0.01, seed: 2, trainable: model.trainableVariables() });
-      assert.deepEqual(recordLayer(model, data, 0), mlp0);
+      assert.deepEqual(await recordLayer(model, data, 0), mlp0);
       assert.deepEqual(model.layerWeights(0), weights0);
       assert.notDeepEqual(model.namedWeights().find((w) => w.name === 'mlp0.out.w')!.values, output0, 'the weights reading a frozen layer keep training');
 
@@ -131,7 +132,7 @@ describe('transformer', () => {
 
       const copy = modelFromBundle(model.toBundle());
       try {
-        assert.equal(evaluate(copy, data).loss, evaluate(model, data).loss);
+        assert.equal((await evaluate(copy, data)).loss, (await evaluate(model, data)).loss);
         assert.equal(copy.meta.frozenThrough, 0);
       } finally {
         copy.dispose();
