@@ -84,7 +84,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
     },
 
     /**
-     * The task metric on held-out text: next-word loss, perplexity and accuracy, each with a 95% interval over
+     * The task metric on held-out text: next-token loss, perplexity and accuracy, each with a 95% interval over
      * held-out sentences. With `against`, also this model's loss minus each named model's on the same sentences
      * (nats per token, paired bootstrap): negative means this model predicts better.
      */

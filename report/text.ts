@@ -109,7 +109,7 @@ export function formatReport(r: PipelineReport): string {
       ),
     ),
     '',
-    'Task: held-out next-word loss (nats per token) [95% interval over sentences] and perplexity. Constructed: the',
+    'Task: held-out next-token loss (nats per token) [95% interval over sentences] and perplexity. Constructed: the',
     'model being made legible, before and after the layer. Control: the same training schedule with no legible',
     'neurons. Differences are paired over the same sentences; negative = the constructed model predicts better.',
     ...textTable(
