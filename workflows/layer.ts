@@ -4,7 +4,7 @@
 // beside the scores (faithfulness.ts). Explain and simulate fan out over the llm queue in child workflows of their own
 // (fan-out.ts). `processLayer` is the plain body: the pipeline runs it inline for runs started before layers were
 // child workflows, with its activities fanned out in its own history.
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { TaskFigures } from '../activities';
 import type { LabelShape } from '../llm/label-shape';
 import type { LayerPlan, Plan } from '../pipelines/plan';
@@ -14,6 +14,9 @@ import { fanOutSteps, type FanOutKind, type FanOutInput } from './fan-out';
 import type { DictionaryReport, LayerReport } from './pipeline';
 import { batches, mix, range, stepRunner, type StepInput, type StepResult, type SubtreeFigures } from './steps';
 import type { UnitScore } from '../interp/scoring';
+
+/** patched() marker: layers started before it trained the matched control after the constructed model, not beside it. */
+const PARALLEL_CONTROL_PATCH = 'parallel-control';
 
 /** What a layer starts from: the constructed model and the matched control as the layers below left them. */
 export interface LayerInput {
@@ -142,15 +145,26 @@ export async function processLayer(i: LayerInput, step: ReturnType<typeof stepRu
 
   // With no legible neurons the step trains for as long on the task alone: that is how the control is trained.
   const targets = await simulate(alignedLabels, 'align', legibleUnits);
-  const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.model, layer: layer.name, legibleUnits, simulations: targets });
   // In substitute mode the layers above are retrained on the labels' simulations in the legible neurons' place.
   const substitutes = (p.alignment.mode ?? 'target') === 'substitute';
-  const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits, simulations: targets } } : {}) });
+  const constructedBranch = async () => {
+    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.model, layer: layer.name, legibleUnits, simulations: targets });
+    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits, simulations: targets } } : {}) });
+    return { aligned, retrained };
+  };
+  // The matched control: the same schedule with no legible neurons, from the previous layer's control.
+  const controlBranch = async () => {
+    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.control, layer: layer.name, legibleUnits: [], simulations: [] });
+    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: [], simulations: [] } } : {}) });
+    return { aligned, retrained };
+  };
+  // The two branches are independent: they train at once, on two gpu slots where there are two. (Runs recorded
+  // before this ran them one after the other, and replay so.)
+  const [{ aligned, retrained }, { aligned: controlAligned, retrained: controlRetrained }] = patched(PARALLEL_CONTROL_PATCH)
+    ? await Promise.all([constructedBranch(), controlBranch()])
+    : [await constructedBranch(), await controlBranch()];
   const modelBefore = i.model;
   const model = retrained.model;
-  // The matched control: the same schedule with no legible neurons, from the previous layer's control.
-  const controlAligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.control, layer: layer.name, legibleUnits: [], simulations: [] });
-  const controlRetrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: controlAligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: [], simulations: [] } } : {}) });
   const control = controlRetrained.model;
 
   const recordedAfter = (await step('recordActivations', { corpus, model, layer: layer.name, splits: ['score'] })).records;

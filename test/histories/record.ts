@@ -1,8 +1,10 @@
 // Records the workflow histories that test/replay.test.ts replays: runs each pipeline below on a local dev server
 // and saves its history as JSON beside this file, with those of its first layer's child workflow and of that layer's
-// first fan-out, each named by its workflow id (replay.test.ts replays them under it: child ids derive from it). Run it (`npm run histories`) after a deliberate change to the
-// workflow, and keep the old histories that running workflows may still have: replaying them proves that the new
-// workflow code is deterministic for runs started by the old one (use patched() where it is not).
+// first fan-out, each named by its workflow id (replay.test.ts replays them under it: child ids derive from it). Run
+// it (`npm run histories`) after a deliberate change to the workflow, and first move the histories it replaces into a
+// folder named for the change (e.g. before-parallel-control/): running workflows may still have them, and replaying
+// them proves that the new workflow code is deterministic for runs started by the old one (use patched() where it
+// is not).
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
