@@ -10,33 +10,24 @@ import * as tf from '@tensorflow/tfjs';
 const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
   tf.customGrad(f as Parameters<typeof tf.customGrad>[0]);
 
-/**
- * Sum over the rows of m [rows, cols], as [cols]: a ones-row matMul (the wasm backend's axis-0 Sum transposes first).
- * The backend packs m as the right-hand matrix, so for wide m a ones column times mᵀ costs less (see `dense`).
- */
+/** Sum over the rows of m [rows, cols], as [cols]: a ones-row matMul (the wasm backend's axis-0 Sum transposes first). */
 export function columnSums(m: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, m.shape[0]]) as tf.Tensor2D, m), [m.shape[1]]);
 }
 
 /**
- * x·w + b, with gradients computed through explicit transposes. The weight gradient xᵀ·dy is computed as (dyᵀ·x)ᵀ
- * when the layer is more than twice as wide as its input: the backend packs the right-hand matrix anew on every
- * call, and packing the narrow x costs less than the transposes (1.5x faster for the demo's 64 → 2,000 output layer).
+ * x·w + b, with gradients computed through explicit transposes: dx = dy·wᵀ, dw = xᵀ·dy, db = column sums of dy.
+ * (The weight gradient as (dyᵀ·x)ᵀ for wide layers, once used here, costs more: transposing dy [rows, 2000] took
+ * longer than the matMul itself; measured in bench/training.ts, dropping it raised the demo's loops from 35% to 48%
+ * of the matmul ceiling.)
  */
 export const dense = customGrad((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
     value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
     gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => {
-      const [inputs, outputs] = ws!.shape as [number, number];
       const g = dy as tf.Tensor2D;
-      const x2 = xs as tf.Tensor2D;
-      const dx = tf.matMul(g, tf.transpose(ws!) as tf.Tensor2D);
-      if (outputs <= 2 * inputs) return [dx, tf.matMul(tf.transpose(x2), g), columnSums(g)];
-      // Wide layer: dyᵀ serves both the weight gradient and the bias gradient (dyᵀ·1, which packs a ones column
-      // where the ones-row form would pack all of dy).
-      const gt = tf.transpose(g) as tf.Tensor2D;
-      return [dx, tf.transpose(tf.matMul(gt, x2)), tf.reshape(tf.matMul(gt, tf.ones([g.shape[0], 1]) as tf.Tensor2D), [outputs])];
+      return [tf.matMul(g, tf.transpose(ws!) as tf.Tensor2D), tf.matMul(tf.transpose(xs!) as tf.Tensor2D, g), columnSums(g)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -83,7 +74,7 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  * derivative written out (tfjs has no GELU op).
  */
 export const gelu = customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const t = tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C));
+  const t = tf.tanh(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715), 1)), GELU_C));
   save([x, t]);
   return {
     value: tf.mul(tf.mul(x, 0.5), tf.add(t, 1)),
