@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { saveResults } from './results';
 import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
-import { NextWordModel, type ModelSpec } from '../nn/model';
+import { modelSpec, type Examples, type MlpSpec, type TransformerSpec } from '../nn/language-model';
+import { TransformerModel } from '../nn/transformer';
+import { MlpModel } from '../nn/mlp';
 import { dense, readOut } from '../nn/ops';
-import { train, type Examples, type TrainOptions } from '../nn/train';
+import { train, type TrainOptions } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
 
 interface Row {
@@ -124,15 +126,16 @@ async function pairedRow(model: string, loop: string, flopsPerSample: number, me
 /** The demo's model on random token windows (the loops' cost does not depend on which words they are). */
 function demoExamples(n: number, vocabulary: number, context: number, seed: number): Examples {
   return {
-    windows: Int32Array.from(readOut(() => tf.randomUniform([n, context], 0, vocabulary, 'float32', seed).floor())),
+    inputs: Int32Array.from(readOut(() => tf.randomUniform([n, context], 0, vocabulary, 'float32', seed).floor())),
     targets: Int32Array.from(readOut(() => tf.randomUniform([n], 0, vocabulary, 'float32', seed + 1).floor())),
   };
 }
 
 /** The demo pipeline's model and training batch size (pipelines/demo.yaml). */
-function demoModel(): { spec: ModelSpec; batchSize: number } {
+function demoModel(): { spec: MlpSpec; batchSize: number } {
   const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8'));
-  return { spec: { vocabularySize: p.model.vocabularySize, contextWords: p.model.contextWords, embeddingSize: p.model.embeddingSize, hidden: p.model.hidden }, batchSize: p.training.batchSize };
+  if (p.model.kind !== 'mlp') throw new Error('pipelines/demo.yaml: the demo model is an mlp');
+  return { spec: modelSpec(p.model, p.model.vocabularySize) as MlpSpec, batchSize: p.training.batchSize };
 }
 
 async function demoLoops(): Promise<Row[]> {
@@ -146,7 +149,7 @@ async function demoLoops(): Promise<Row[]> {
   const options = { epochs: 1, batchSize, learningRate: 1e-3, seed: 1 };
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-  const model = NextWordModel.create(spec, 1);
+  const model = MlpModel.create(spec, 1);
   const loop = (extra: Partial<TrainOptions> = {}) => async () => (await train(model, data, { ...options, trainable: model.trainableVariables(), ...extra })).samplesPerSecond;
   await row('training', 3 * sum(layerFlops), loop());
 
@@ -163,13 +166,58 @@ async function demoLoops(): Promise<Row[]> {
 
   const acts = readOut(() => tf.relu(tf.randomNormal([16_384, width])));
   const dict = { enabled: true, kind: 'topk' as const, expansion: 2, k: 4, l1: 0, epochs: 1, batchSize: 256, learningRate: 1e-3, resampleDead: false, minCorrelation: 0 };
-  await row('dictionary', 3 * 2 * 2 * width * width * dict.expansion, async () => {
-    const t = performance.now();
-    const { sae } = await trainDictionary(acts, width, dict, 1);
-    const seconds = (performance.now() - t) / 1000;
+  // Per sample, five width × features products: the encoder's and decoder's forward, the decoder's input and weight
+  // gradients and the encoder's weight gradient (the input takes none). Timed as train() times itself: the training
+  // loop, without the setup before it or the statistics pass after it.
+  await row('dictionary', 5 * 2 * width * width * dict.expansion, async () => {
+    const { sae, samplesPerSecond } = await trainDictionary(acts, width, dict, 1);
     sae.dispose();
-    return 16_384 / seconds;
+    return samplesPerSecond;
   });
+  return rows;
+}
+
+/** The transformer example's model and batch size (pipelines/transformer.yaml), its vocabulary as large as it asks. */
+function transformerModel(): { spec: TransformerSpec; batchSize: number } {
+  const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'transformer.yaml'), 'utf8'));
+  if (p.model.kind !== 'transformer') throw new Error('pipelines/transformer.yaml: the example model is a transformer');
+  return { spec: modelSpec(p.model, p.model.vocabularySize) as TransformerSpec, batchSize: p.training.batchSize };
+}
+
+/**
+ * The transformer example's training, alignment and retraining loops on random full-length sequences (no padding,
+ * so every position counted is computed for a real token). Matmul FLOPs per sequence, forward: per position and
+ * block, the q, k, v and output projections (8·d²), the MLP (4·d·dMlp) and attention's scores and mixing over the
+ * context (4·T·d); per position, the output layer (2·d·vocabulary). Training costs three forwards.
+ */
+async function transformerLoops(): Promise<Row[]> {
+  const { spec, batchSize } = transformerModel();
+  const { contextTokens: t, dModel: d, dMlp: m, vocabularySize: v } = spec;
+  const block = t * (8 * d * d + 4 * d * m + 4 * t * d);
+  const toMlp0 = t * (8 * d * d + 2 * d * m + 4 * t * d);
+  const output = t * 2 * d * v;
+  const forward = spec.layers * block + output;
+  const random = (n: number, seed: number): Examples => ({
+    inputs: Int32Array.from(readOut(() => tf.randomUniform([n, t], 0, v, 'float32', seed).floor())),
+    targets: Int32Array.from(readOut(() => tf.randomUniform([n, t], 0, v, 'float32', seed + 1).floor())),
+  });
+  const data = random(1024, 5);
+  const rows: Row[] = [];
+  const name = `transformer ${spec.layers}x${d} mlp ${m}, T ${t}`;
+  const row = async (loop: string, flopsPerSample: number, measure: () => Promise<number>) => rows.push(await pairedRow(name, loop, flopsPerSample, measure, 3));
+  const model = TransformerModel.create(spec, 1);
+  const options = { epochs: 1, batchSize, learningRate: 1e-3, seed: 1 };
+  const loop = (extra: Partial<TrainOptions> = {}) => async () => (await train(model, data, { ...options, trainable: model.trainableVariables(), ...extra })).samplesPerSecond;
+  await row('training (sequences/s)', 3 * forward, loop());
+  const align = random(1024, 7);
+  const targets = new Float32Array(1024 * t * m).fill(0.5);
+  const alignment = { depth: 0, examples: align, targets, weights: new Float32Array(targets.length).fill(0.01), weight: 4 };
+  // Each alignment step also runs the align batch up to mlp0, forward and back.
+  await row('alignment', 3 * forward + 3 * toMlp0, loop({ alignment }));
+  model.freezeThrough(0);
+  // Above a frozen mlp0: forward through everything, backward through mlp0's output weights, block 1 and the output.
+  await row('retraining', forward + 2 * (t * 2 * d * m + (spec.layers - 1) * block + output), loop());
+  model.dispose();
   return rows;
 }
 
@@ -177,7 +225,7 @@ async function demoLoops(): Promise<Row[]> {
 async function childTraining(): Promise<void> {
   await initBackend();
   const { spec, batchSize } = demoModel();
-  const model = NextWordModel.create(spec, 1);
+  const model = MlpModel.create(spec, 1);
   const r = await train(model, demoExamples(32_768, spec.vocabularySize, spec.contextWords, 2), { epochs: 1, batchSize, learningRate: 1e-3, seed: 1, trainable: model.trainableVariables() });
   process.stdout.write(JSON.stringify({ samplesPerSec: r.samplesPerSecond, seconds: r.seconds }));
 }
@@ -218,6 +266,7 @@ async function main(): Promise<void> {
   rows.push(await pairedRow(mlp, 'Legible dense (custom gradients)', MLP_FLOPS_PER_SAMPLE, () => referenceMlp(20)));
   rows.push(await pairedRow(mlp, 'tfjs model.fit (baseline)', MLP_FLOPS_PER_SAMPLE, () => referenceFit(10), 3));
   rows.push(...(await demoLoops()));
+  rows.push(...(await transformerLoops()));
   const c = await cores();
 
   console.log(`backend: ${backend}; plain matMul GFLOP/s in this process (same right-hand matrix / a new one each call):`);
