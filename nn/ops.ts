@@ -1,8 +1,9 @@
 // The fast differentiable operations Legible's models are built from. tfjs's built-in gradients of matMul use the
 // transposed forms (transposeA / transposeB), which run 10 to 40 times slower than a plain matMul on the wasm
 // backend; these custom gradients transpose explicitly instead, which trains about 8x faster. Column sums (bias
-// gradients) are a ones-row matMul, ten times faster than the wasm backend's axis-0 Sum; the embedding's gradient
-// is a ScatterNd where the backend lacks UnsortedSegmentSum (wasm). Nothing here copies tensors to JavaScript.
+// gradients) are a ones-row matMul, faster than the wasm backend's axis-0 Sum (which transposes first); the
+// embedding's gradient is a ScatterNd where the backend lacks UnsortedSegmentSum (wasm). The transformer's batched
+// matMul, layer norm and GELU have gradients written out the same way. Nothing here copies tensors to JavaScript.
 import * as tf from '@tensorflow/tfjs';
 
 /** tf.customGrad, typed for functions with named tensor parameters (its own typing takes one rest parameter). */
@@ -128,23 +129,6 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, mask?: t
     };
   }) as (l: tf.Tensor2D) => tf.Scalar;
   return op(logits);
-}
-
-/**
- * Keeps each row's k largest positive values and zeroes the rest (the TopK sparse autoencoder's activation). The
- * gradient passes through the kept entries only; tfjs's topk has no gradient of its own.
- */
-export function topKRelu(pre: tf.Tensor2D, k: number): tf.Tensor2D {
-  const cols = pre.shape[1];
-  const op = customGrad((p: tf.Tensor, save: tf.GradSaveFunc) => {
-    // The k-th largest value of each row, as the least of its top k (Slice would copy to JavaScript on wasm).
-    const threshold = tf.min(tf.topk(p, Math.min(k, cols)).values, 1, true);
-    // p - threshold >= 0, not p >= threshold: the wasm backend's comparisons broadcast a column six times slower.
-    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(tf.sub(p, threshold), 0), tf.greater(p, 0)), 'float32');
-    save([keep]);
-    return { value: tf.mul(p, keep), gradFunc: (dy: tf.Tensor, [kept]: tf.Tensor[]) => tf.mul(dy, kept!) };
-  }) as (p: tf.Tensor2D) => tf.Tensor2D;
-  return op(pre);
 }
 
 /**

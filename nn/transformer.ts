@@ -121,8 +121,10 @@ export class TransformerModel implements LanguageModel {
       const block = `block${depth}`;
       const h = layerNorm(x, this.w(`${block}.ln1.g`), this.w(`${block}.ln1.b`));
       const project = (p: string) => dense(h, this.w(`${block}.attn.${p}.w`), this.w(`${block}.attn.${p}.b`));
-      const [q, k, v] = ['q', 'k', 'v'].map((p) => toHeads(project(p))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-      const scores = tf.add(tf.mul(batchMatMul(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(headSize)), mask);
+      // q is scaled by 1/√headSize before the product: the same scores, one multiplication over [rows, d] instead of over [batch·heads, length, length].
+      const q = toHeads(tf.mul(project('q'), 1 / Math.sqrt(headSize)) as tf.Tensor2D);
+      const [k, v] = ['k', 'v'].map((p) => toHeads(project(p))) as [tf.Tensor3D, tf.Tensor3D];
+      const scores = tf.add(batchMatMul(q, tf.transpose(k, [0, 2, 1])), mask);
       const mixed = batchMatMul(tf.softmax(scores) as tf.Tensor3D, v);
       const merged = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, length, headSize]), [0, 2, 1, 3]), [rows, d]) as tf.Tensor2D;
       x = tf.add(x, dense(merged, this.w(`${block}.attn.out.w`), this.w(`${block}.attn.out.b`)));
