@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { buildCorpus } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
 import type { WorkflowHandle } from '@temporalio/client';
-import { formatProblem, loadPipelineFile, parsePipeline, PipelineError } from '../pipelines/load';
+import { formatProblem, loadPipelineFile, parsePipeline, PipelineError, problemAt } from '../pipelines/load';
 import { expandPlan, expandSweep, type Plan, type SweepPlan } from '../pipelines/plan';
 import { describePlanSize, planProblems, planSize } from '../pipelines/plan-size';
 import { hiddenLayers, pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
@@ -19,6 +19,7 @@ import { progressLine, showProgress } from './progress';
 import { ArtifactStore } from '../store/artifacts';
 import { join, resolve } from 'node:path';
 import { checkExportFits, CONFIG_FILE, MODEL_FILE, readExportedModel } from '../nn/exported-model';
+import { initBackend } from '../nn/backend';
 import { modelSpec } from '../nn/language-model';
 import { EXPLANATIONS_FILE, exportRun } from '../report/export';
 import { availableParallelism } from 'node:os';
@@ -163,7 +164,7 @@ function validate(args: string[]): number {
   for (const file of files) {
     try {
       const { pipeline, text, warnings } = loadPipelineFile(file);
-      checkCorpus(file, pipeline);
+      checkCorpus(file, pipeline, text);
       const plan = checkPlanSize(file, pipeline, text);
       for (const w of warnings) console.error(`${formatProblem(w)} (warning)`);
       console.log(`${file}: ok (${pipeline.name}: ${hiddenLayers(pipeline.model).map((h) => `${h.name}[${h.width}]`).join(' → ')})\n  on Temporal: ${describePlanSize(plan, offloadBytes())}`);
@@ -197,23 +198,28 @@ const CORPUS_SEEDS_CHECKED = 3;
  * small for its splits once duplicates are removed is refused before anything runs, as a problem of the file. (A
  * later seed's too-small corpus fails that sweep point alone, at its first step.)
  */
-function checkCorpus(file: string, pipeline: Pipeline): void {
+function checkCorpus(file: string, pipeline: Pipeline, text: string): void {
   for (const seed of (pipeline.sweep?.seed ?? [pipeline.seed]).slice(0, CORPUS_SEEDS_CHECKED)) {
+    // A problem at the key its message names first (e.g. "corpus.paths: …", "model.from: …"), else at `fallback`.
+    const problem = (err: unknown, fallback: string) => {
+      if (!(err instanceof InvalidInputError)) throw err;
+      const named = /^((?:corpus|model)\.[A-Za-z.]+): /.exec(err.message);
+      const message = `${named ? err.message.slice(named[0].length) : err.message}${pipeline.sweep?.seed ? ` (seed ${seed})` : ''}`;
+      return new PipelineError([problemAt(text, file, (named?.[1] ?? fallback).split('.'), message)]);
+    };
     let corpus: ReturnType<typeof buildCorpus>;
     try {
       corpus = buildCorpus({ ...pipeline, seed });
     } catch (err) {
-      if (!(err instanceof InvalidInputError)) throw err;
-      throw new PipelineError([{ file, line: 1, column: 1, path: 'corpus', message: `${err.message}${pipeline.sweep?.seed ? ` (seed ${seed})` : ''}` }]);
+      throw problem(err, 'corpus');
     }
     const from = pipeline.model.from;
-    if (from && seed === pipeline.seed) {
+    if (from) {
       try {
         const { config } = readExportedModel(from);
         checkExportFits(config, from, modelSpec(pipeline.model, corpus.meta.vocabulary.length), corpus.meta.tokenizer, corpus.meta.vocabulary);
       } catch (err) {
-        if (!(err instanceof InvalidInputError)) throw err;
-        throw new PipelineError([{ file, line: 1, column: 1, path: 'model.from', message: err.message }]);
+        throw problem(err, 'model.from');
       }
     }
   }
@@ -248,7 +254,7 @@ async function run(args: string[]): Promise<number> {
   let loaded;
   try {
     loaded = loadPipelineFile(positionals[0]!);
-    checkCorpus(loaded.file, loaded.pipeline);
+    checkCorpus(loaded.file, loaded.pipeline, loaded.text);
     checkPlanSize(loaded.file, loaded.pipeline, loaded.text);
   } catch (err) {
     if (!(err instanceof PipelineError)) throw err;
@@ -455,6 +461,7 @@ async function exportCommand(args: string[]): Promise<number> {
       throw new InvalidInputError(`${workflowId} is a sweep: export one of its points (${result.points.map((p) => p.workflowId).join(', ')})`);
     }
     const out = resolve(values.out!);
+    await initBackend();
     const { config, explanations } = exportRun(new ArtifactStore(stateDir()), currentReport(result, workflowId), workflowId, out);
     console.log(`Exported ${workflowId} to ${out}:\n  ${MODEL_FILE} (${config.kind}, ${config.spec.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')}), ${CONFIG_FILE}, ${EXPLANATIONS_FILE} (${explanations} units)`);
     return 0;

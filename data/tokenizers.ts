@@ -15,6 +15,7 @@ export function tokenise(text: string): string[] {
 }
 
 let gpt2Texts: string[] | undefined;
+let gpt2Ids: Map<string, number> | undefined;
 
 /**
  * The text of every GPT-2 token, by id (50,256 of them; <|endoftext|> is not among them). A token whose bytes are
@@ -41,6 +42,12 @@ function gpt2TokenTexts(): string[] {
 export function gpt2Tokenise(text: string): string[] {
   const texts = gpt2TokenTexts();
   return encode(text, { disallowedSpecial: new Set() }).map((id) => texts[id]!);
+}
+
+/** GPT-2's id (r50k_base) of each token text gpt2Tokenise gives; undefined for any other text. */
+export function gpt2TokenId(text: string): number | undefined {
+  gpt2Ids ??= new Map(gpt2TokenTexts().map((t, id) => [t, id]));
+  return gpt2Ids.get(text);
 }
 
 /** The tokenizer of that name: a function from a text to its token strings. */

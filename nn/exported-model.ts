@@ -1,7 +1,7 @@
 // A model as it leaves Legible and comes back: a directory with `model.safetensors` (every weight, float32) and
 // `config.json` (kind, sizes, tokenizer, vocabulary, which neurons are legible and free, frozen depths). Owns writing
 // it (`legible export`), reading it back (`model.from`), and checking that it fits the pipeline it is loaded into.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
 import { writeAtomically, type Bundle } from '../store/artifacts';
@@ -30,6 +30,10 @@ export interface ExportConfig {
   tokenizer: 'words' | 'gpt2';
   /** Token id → token text, as the tokenizer decodes it (special tokens first: <s>, </s>, <unk>). */
   vocabulary: string[];
+  /** gpt2 tokenizer: token id → GPT-2's own id (r50k_base), null for the special tokens. */
+  gpt2Ids?: (number | null)[];
+  /** How the model reads text: what one example's inputs are and what each position predicts. */
+  inputs: string;
   /** Depth of the highest frozen hidden layer (-1: none); everything below it is frozen too. */
   frozenThrough: number;
   layers: ExportedLayer[];
@@ -40,12 +44,18 @@ export interface ExportConfig {
 }
 
 const WEIGHT_LAYOUT =
-  'Dense weights are [inputs, outputs] (y = x·W + b). mlp: embedding [vocabulary, embeddingSize]; <layer>.w, <layer>.b per hidden layer (ReLU); output.w, output.b. ' +
-  'transformer (pre-layer-norm, learned positions, causal attention): embedding, position; per block i: block<i>.ln1.g/.b, block<i>.attn.{q,k,v,out}.w/.b, block<i>.ln2.g/.b, ' +
-  'mlp<i>.w/.b (into the MLP neurons, then GELU or ReLU), mlp<i>.out.w/.b (back to the residual stream); ln.g/.b; output.w, output.b. Layer norm epsilon 1e-5.';
+  'Dense weights are [inputs, outputs] (y = x·W + b: the transpose of torch.nn.Linear\'s weight). mlp: embedding [vocabulary, embeddingSize]; <layer>.w, <layer>.b per hidden layer (ReLU); output.w, output.b. ' +
+  'transformer (pre-layer-norm, learned positions, causal attention, scores scaled by 1/sqrt(dModel/heads)): embedding, position; per block i: x += attn(ln1(x)) with block<i>.ln1.g/.b and block<i>.attn.{q,k,v,out}.w/.b (heads split dModel in equal consecutive slices), ' +
+  'then x += mlp<i>.out(act(mlp<i>(ln2(x)))) with block<i>.ln2.g/.b, mlp<i>.w/.b (into the MLP neurons; act is ReLU or GELU in its tanh approximation, as GPT-2) and mlp<i>.out.w/.b; then ln.g/.b and output.w, output.b. Layer norm epsilon 1e-5.';
+
+const INPUTS = {
+  mlp: 'One example per token: the ids of the last contextWords tokens up to and including it, padded on the left with <s> (id 0) at a sentence\'s start; it predicts the next token, </s> (id 1) after the sentence\'s last.',
+  transformer: 'One example per sentence: its token ids from the first (no <s> before it), padded at the end to contextTokens (the padding is never attended to by real positions, causal attention); position t predicts token t+1, and the last token predicts </s> (id 1).',
+};
 
 /** Writes `model.safetensors` and `config.json` into `dir` (made if missing); each file appears whole or not at all. */
-export function writeExportedModel(dir: string, model: LanguageModel, about: Omit<ExportConfig, 'format' | 'version' | 'kind' | 'spec' | 'frozenThrough' | 'weightLayout'>): ExportConfig {
+export function writeExportedModel(dir: string, model: LanguageModel, about: Omit<ExportConfig, 'format' | 'version' | 'kind' | 'spec' | 'frozenThrough' | 'weightLayout' | 'inputs'>): ExportConfig {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InvalidInputError(`export: ${dir} is a file, not a directory`);
   mkdirSync(dir, { recursive: true });
   const config: ExportConfig = {
     format: 'legible-model',
@@ -54,9 +64,10 @@ export function writeExportedModel(dir: string, model: LanguageModel, about: Omi
     spec: model.spec,
     frozenThrough: model.meta.frozenThrough,
     weightLayout: WEIGHT_LAYOUT,
+    inputs: INPUTS[model.spec.kind ?? 'mlp'],
     ...about,
   };
-  writeAtomically(join(dir, MODEL_FILE), encodeSafetensors(model.namedWeights(), { format: 'pt', producer: 'legible', kind: config.kind }));
+  writeAtomically(join(dir, MODEL_FILE), encodeSafetensors(model.namedWeights(), { producer: 'legible', kind: config.kind, layout: 'dense weights [inputs, outputs]; see config.json' }));
   writeAtomically(join(dir, CONFIG_FILE), Buffer.from(JSON.stringify(config, null, 2) + '\n'));
   return config;
 }
@@ -105,7 +116,7 @@ export function checkExportFits(config: ExportConfig, dir: string, expected: Mod
     if (JSON.stringify(theirs[key]) !== JSON.stringify(ours[key])) fail(`its ${key} is ${JSON.stringify(theirs[key])}, the pipeline's is ${JSON.stringify(ours[key])}`);
   }
   if (config.tokenizer !== tokenizer) fail(`it reads ${config.tokenizer} tokens, the pipeline's corpus.tokenizer is ${tokenizer}`);
-  if (config.vocabulary.length !== vocabulary.length) fail(`its vocabulary has ${config.vocabulary.length} tokens, this pipeline's corpus gives ${vocabulary.length} (the same corpus settings give the same vocabulary)`);
+  if (config.vocabulary.length !== vocabulary.length) fail(`its vocabulary has ${config.vocabulary.length} tokens, this pipeline's corpus gives ${vocabulary.length} (the same corpus settings and seed give the same vocabulary)`);
   const at = vocabulary.findIndex((t, i) => config.vocabulary[i] !== t);
-  if (at >= 0) fail(`token ${at} of its vocabulary is ${JSON.stringify(config.vocabulary[at])}, this pipeline's corpus has ${JSON.stringify(vocabulary[at])} there (the same corpus settings give the same vocabulary)`);
+  if (at >= 0) fail(`token ${at} of its vocabulary is ${JSON.stringify(config.vocabulary[at])}, this pipeline's corpus has ${JSON.stringify(vocabulary[at])} there (the same corpus settings and seed give the same vocabulary)`);
 }

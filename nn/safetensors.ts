@@ -65,7 +65,8 @@ export function decodeSafetensors(bytes: Buffer, source: string): { tensors: Map
     const { dtype, shape, data_offsets: [begin, end] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     if (dtype !== 'F32') throw bad(`tensor "${name}" is ${dtype}; only F32 is read`);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== 4 * size || end > data.length) throw bad(`tensor "${name}" spans bytes ${begin}..${end}, not the ${4 * size} bytes of shape [${shape}]`);
+    if (end - begin !== 4 * size) throw bad(`tensor "${name}" spans bytes ${begin}..${end}, not the ${4 * size} bytes of shape [${shape}]`);
+    if (end > data.length) throw bad(`tensor "${name}" spans bytes ${begin}..${end}, but the data ends at byte ${data.length} (the file is cut short)`);
     const values = new Float32Array(size);
     for (let i = 0; i < size; i++) values[i] = data.readFloatLE(begin + 4 * i);
     tensors.set(name, { name, shape, values });

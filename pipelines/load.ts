@@ -222,6 +222,17 @@ function keysAt(schema: z.ZodType, path: (string | number)[]): string[] {
 }
 
 /** Offset of the deepest node on `path` that exists in the document (a missing key points at its parent). */
+/**
+ * A problem at the value of `path` in pipeline YAML text (the nearest enclosing value the file sets; 1:1 if none):
+ * for checks made after validation, e.g. of the corpus files a pipeline names.
+ */
+export function problemAt(text: string, file: string, path: (string | number)[], message: string): PipelineProblem {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true });
+  const { line, col } = lineCounter.linePos(valueOffset(doc, path));
+  return { file, line, column: col, path: formatPath(path), message };
+}
+
 function valueOffset(doc: Document, path: (string | number)[]): number {
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true) as Node | undefined;

@@ -3,6 +3,7 @@
 // line per unit of every processed layer.
 import { join } from 'node:path';
 import type { CorpusMeta } from '../data/corpus';
+import { gpt2TokenId } from '../data/tokenizers';
 import { readLabels } from '../llm/artifacts';
 import { writeExportedModel, type ExportConfig, type ExportedLayer } from '../nn/exported-model';
 import { modelFromBundle, type ModelMeta } from '../nn/language-model';
@@ -46,9 +47,11 @@ export function exportRun(store: ArtifactStore, report: PipelineReport, workflow
     return { name: h.name, depth, width: h.width, processed: !!processed, legible: [...legible].sort((a, b) => a - b), free: all.filter((u) => !legible.has(u)) };
   });
   try {
+    const tokenizer = corpus.tokenizer ?? 'words';
     const config = writeExportedModel(dir, model, {
-      tokenizer: corpus.tokenizer ?? 'words',
+      tokenizer,
       vocabulary: corpus.vocabulary,
+      ...(tokenizer === 'gpt2' ? { gpt2Ids: corpus.vocabulary.map((t) => gpt2TokenId(t) ?? null) } : {}),
       layers,
       source: { run: workflowId, pipeline: report.pipeline, pipelineHash: report.pipelineHash },
     });

@@ -287,6 +287,10 @@ function neuronCard(layer: string, unit: number, isLegible: boolean, label: stri
   const max = Math.max(1e-9, ...actual);
   const sentenceHtml = (s: number) => {
     const tokens: string[] = [];
+    // Byte-level BPE tokens (GPT-2's) carry their own spaces (" river"): shown as they are, side by side, so that a
+    // word split into pieces reads as one word; word tokens are shown with a space between them.
+    let bpe = false;
+    for (let k = truth.starts[s]!; k < truth.starts[s + 1]!; k++) bpe ||= /^\s/.test(truth.words[k]!);
     for (let k = truth.starts[s]!; k < truth.starts[s + 1]!; k++) {
       const a = actual[k]!;
       const t = Math.min(1, Math.max(0, a) / max);
@@ -295,7 +299,7 @@ function neuronCard(layer: string, unit: number, isLegible: boolean, label: stri
         `<span class="tok" title="true ${a.toFixed(2)} · simulated ${sim ? `${sim[k]!.toFixed(1)}/10 → ${mapped[k]!.toFixed(2)}` : '-'}"><span class="w">${esc(truth.words[k]!)}</span><span class="t" style="opacity:${t.toFixed(2)}"></span><span class="s" style="opacity:${v.toFixed(2)}"></span></span>`,
       );
     }
-    return `<p class="sent">${tokens.join(' ')}</p>`;
+    return bpe ? `<p class="sent bpe">${tokens.join('')}</p>` : `<p class="sent">${tokens.join(' ')}</p>`;
   };
   return `<article class="card ${isLegible ? 'legible' : 'free'}" data-unit="${unit}"><h4>${esc(layer)} #${unit} <span class="tag">${isLegible ? 'legible' : 'free'}</span></h4>
 <p class="label">${esc(label)}</p><p class="meta">all-tokens score ${before.toFixed(3)} → ${after.toFixed(3)} · largest true activation ${max.toFixed(2)}</p>
@@ -314,6 +318,6 @@ table.neurons td{font-size:12px;padding:2px 8px}
 .card{background:#fff;border:1px solid #e4e8ee;border-left:4px solid ${FREE};border-radius:6px;padding:8px 12px}.card.legible{border-left-color:${LEGIBLE}}
 .card h4{margin:0;font-size:13px}.card h5{margin:6px 0 2px;font-size:11px;color:#5a6473;text-transform:uppercase}.tag{font-weight:400;color:#5a6473}
 .label{margin:4px 0;font-weight:600}.sent{margin:2px 0;line-height:2}
-.tok{display:inline-flex;flex-direction:column;margin-right:2px}.tok .w{padding:0 1px}.tok .t{height:4px;background:${LEGIBLE}}.tok .s{height:4px;background:${AFTER}}
+.tok{display:inline-flex;flex-direction:column;margin-right:2px}.tok .w{padding:0 1px}.bpe .tok{margin-right:1px}.bpe .tok .w{white-space:pre;padding:0}.tok .t{height:4px;background:${LEGIBLE}}.tok .s{height:4px;background:${AFTER}}
 details{margin:12px 0}summary{cursor:pointer;font-weight:600}
 `;

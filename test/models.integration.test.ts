@@ -105,6 +105,12 @@ describe('your own text, a transformer, export and model.from', () => {
     writeFileSync(misfit, pipeline('misfit', { model: ', from: exported' }).replace('dMlp: 8', 'dMlp: 6'));
     const refused = cli('validate', misfit);
     assert.notEqual(refused.status, 0);
-    assert.match(refused.stderr + refused.stdout, /model\.from: .*its dMlp is 8, the pipeline's is 6/);
+    assert.match(refused.stderr + refused.stdout, /misfit\.yaml:5:\d+: model\.from: the model in .* its dMlp is 8, the pipeline's is 6/);
+    // A corpus file that is missing is named, at the corpus.paths line.
+    const missing = join(store, 'missing.yaml');
+    writeFileSync(missing, pipeline('missing').replace('text/*.txt', 'text/nowhere.txt'));
+    const named = cli('validate', missing);
+    assert.notEqual(named.status, 0);
+    assert.match(named.stderr + named.stdout, /missing\.yaml:4:\d+: corpus\.paths: .*nowhere\.txt/);
   });
 });
