@@ -153,6 +153,9 @@ export function pipelineWarnings(p: Pipeline, raw: unknown, doc: Document, file:
     if (dictionary.kind === 'l1' && setKeys.includes('k')) warn([...path, 'k'], 'has no effect with kind l1 (k is the active features per token of kind topk; l1 sets the sparsity penalty)');
     if (dictionary.kind === 'topk' && setKeys.includes('l1')) warn([...path, 'l1'], 'has no effect with kind topk (l1 is the sparsity penalty of kind l1; k sets the active features)');
   }
+  // A model started from an export is not trained first: the training settings go unused.
+  if (p.model.from && isSet(raw, ['training'])) warn(['training'], 'has no effect: model.from starts from an exported model, so the base model is not trained');
+  if (p.corpus.segment === 'windows' && isSet(raw, ['corpus', 'minTokens'])) warn(['corpus', 'minTokens'], `has no effect with segment windows (every window has exactly maxTokens, ${p.corpus.maxTokens}, tokens)`);
   return warnings;
 }
 

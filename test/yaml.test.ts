@@ -81,6 +81,9 @@ describe('pipeline YAML', () => {
     const off = checkPipeline(`name: w\n${MODEL}interpretability: { dictionary: { enabled: false, k: 8 } }\n`).warnings;
     assert.match(off[0]!.message, /dictionary learning is off, so k has no effect/);
     assert.deepEqual(checkPipeline(`name: ok\n${MODEL}`).warnings, []);
+    const unused = checkPipeline('name: u\ncorpus: { segment: windows, minTokens: 6 }\nmodel: { kind: transformer, from: exported }\ntraining: { epochs: 5 }\n').warnings;
+    assert.deepEqual(unused.map((w) => w.path), ['training', 'corpus.minTokens']);
+    assert.match(unused[0]!.message, /model.from starts from an exported model, so the base model is not trained/);
   });
 
   it('legible validate checks every file it is given, exits 1 if any failed, and --plan prints the plan', () => {
