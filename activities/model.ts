@@ -46,7 +46,15 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       const key = { seed: p.seed, corpus: p.corpus, ...source, vocabularySize: p.model.vocabularySize, splits: [p.interpretability.explanationSequences, p.interpretability.scoringSequences, p.alignment.sequences] };
       return once('prepareCorpus', key, async () => {
         const corpus = buildCorpus(input.pipeline);
-        return { corpus: store.putBundle('corpus', corpusToBundle(corpus)), sentences: corpus.meta.sentences, tokens: corpus.meta.tokens, vocabularySize: corpus.meta.vocabulary.length, splitSizes: corpus.meta.splitSizes };
+        const { meta } = corpus;
+        return {
+          corpus: store.putBundle('corpus', corpusToBundle(corpus)),
+          sentences: meta.sentences,
+          tokens: meta.tokens,
+          vocabularySize: meta.vocabulary.length,
+          splitSizes: meta.splitSizes,
+          text: { source: meta.source, tokenizer: meta.tokenizer, segment: meta.segment, heldOutUnknownShare: meta.heldOutUnknownShare! },
+        };
       });
     },
 

@@ -42,6 +42,8 @@ export interface CorpusMeta {
   splitSizes: Record<SplitName, { sentences: number; tokens: number }>;
   /** Held-out sentences dropped because, with rare words as <unk>, they repeat a training (or held-out) sentence. */
   heldOutRepeats?: number;
+  /** Share of the held-out tokens outside the vocabulary (read as <unk>, and predicted as <unk>). */
+  heldOutUnknownShare?: number;
 }
 
 /** A corpus in memory: every sentence's token ids, concatenated, with sentence offsets. */
@@ -165,7 +167,14 @@ export function buildCorpus(p: Pipeline): Corpus {
   const splitSizes = Object.fromEntries(
     SPLITS.map((name) => [name, { sentences: splits[name].length, tokens: countTokens(splits[name]) }]),
   ) as CorpusMeta['splitSizes'];
-  return { meta: { source: corpus.source, tokenizer: corpus.tokenizer, segment: corpus.segment, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes, heldOutRepeats: heldOutCount - heldOut.length }, tokens, offsets, splits };
+  const heldOutTokens = tokens.subarray(offsets[trainCount]!);
+  const heldOutUnknownShare = heldOutTokens.reduce((n, t) => n + (t === UNK ? 1 : 0), 0) / Math.max(1, heldOutTokens.length);
+  return {
+    meta: { source: corpus.source, tokenizer: corpus.tokenizer, segment: corpus.segment, vocabulary, sentences: sentences.length, tokens: tokens.length, splitSizes, heldOutRepeats: heldOutCount - heldOut.length, heldOutUnknownShare },
+    tokens,
+    offsets,
+    splits,
+  };
 }
 
 /** The message for a source with fewer distinct sequences than corpus.sentences: what it gave, and from where. */

@@ -18,7 +18,7 @@ import type { Estimate } from '../stats/bootstrap';
 import type { ArtifactStore } from '../store/artifacts';
 import type { LayerReport, PipelineReport, SweepReport } from '../workflows/pipeline';
 import type { PipelineReportV1 } from '../workflows/pipeline-v1';
-import { alignmentLine, CONTROL_GAP, controlVerdict, currentReport, failedPoints, faithfulnessRows, labelLine, scorerCell, legibleCount, meanAndSpread, sweepRows, versusControl, withInterval } from './text';
+import { alignmentLine, CONTROL_GAP, controlVerdict, currentReport, describeCorpus, failedPoints, faithfulnessRows, labelLine, scorerCell, legibleCount, meanAndSpread, sweepRows, versusControl, withInterval } from './text';
 import { bars, histogram, tradeoff } from './svg';
 
 const LEGIBLE = '#2f7d4f';
@@ -163,7 +163,7 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
     : '';
   const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
   return `<section><h2>Per layer</h2>
-<p>${r.corpus.sentences} distinct sentences of WordNet glosses (${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held out; score text ${r.corpus.scoreTokens} tokens); seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
+<p>${esc(describeCorpus(r.corpus))}; seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
 ${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${faithfulnessSection(r, chart, prefix)}${layers}`;
 }
 

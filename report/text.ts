@@ -61,11 +61,24 @@ export function alignmentLine(l: LayerReport): string {
 const hasLegible = (l: LayerReport) => l.legibleUnits.length > 0;
 const hasFree = (l: LayerReport) => l.legibleUnits.length < l.width;
 
+const SOURCES: Record<string, string> = { 'wordnet-glosses': "WordNet's glosses", brown: 'the Brown corpus', files: 'your text files' };
+
+/**
+ * The corpus a run used, in words: its sequences and their source, its tokens and how they split, the vocabulary,
+ * and the share of held-out tokens outside it (read and predicted as <unk>). Runs recorded before sources, tokenizers
+ * and segments existed used WordNet's glosses, word tokens and sentences.
+ */
+export function describeCorpus(c: PipelineReport['corpus']): string {
+  const t = c.text ?? { source: 'wordnet-glosses', tokenizer: 'words', segment: 'sentences' };
+  const unknown = c.text ? `; ${(100 * c.text.heldOutUnknownShare).toFixed(1)}% of held-out tokens are <unk>` : '';
+  return `${c.sentences} distinct ${t.segment === 'windows' ? 'windows' : 'sentences'} of ${SOURCES[t.source] ?? t.source}, ${c.tokens} ${t.tokenizer === 'gpt2' ? 'GPT-2' : 'word'} tokens (train ${c.trainTokens}, held out ${c.heldOutTokens}, of which the score text ${c.scoreTokens}), vocabulary ${c.vocabularySize}${unknown}`;
+}
+
 export function formatReport(r: PipelineReport): string {
   const loss = (m: { loss: number; ci95: { loss: [number, number] }; perplexity: number }) => `${withInterval({ value: m.loss, ci95: m.ci95.loss })} (ppl ${m.perplexity.toFixed(1)})`;
   return [
     `pipeline ${r.pipeline} (sha256 ${r.pipelineHash.slice(0, 12)}), seed ${r.seed}`,
-    `corpus: ${r.corpus.sentences} distinct sentences, ${r.corpus.tokens} tokens (train ${r.corpus.trainTokens}, held out ${r.corpus.heldOutTokens}, of which the score text ${r.corpus.scoreTokens}), vocabulary ${r.corpus.vocabularySize}`,
+    `corpus: ${describeCorpus(r.corpus)}`,
     `base model: held-out loss ${loss(r.base)}, accuracy ${withInterval({ value: r.base.accuracy, ci95: r.base.ci95.accuracy })}`,
     '',
     'Explanation scores: correlation of a neuron\'s true activations with those simulated from its label, on every',

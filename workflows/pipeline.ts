@@ -110,7 +110,17 @@ export interface PipelineReport {
   pipeline: string;
   pipelineHash: string;
   seed: number;
-  corpus: { ref: ArtifactRef; sentences: number; tokens: number; vocabularySize: number; trainTokens: number; heldOutTokens: number; scoreTokens: number };
+  corpus: {
+    ref: ArtifactRef;
+    sentences: number;
+    tokens: number;
+    vocabularySize: number;
+    trainTokens: number;
+    heldOutTokens: number;
+    scoreTokens: number;
+    /** The text's source, tokenizer and segmentation, and the share of held-out tokens that are <unk>; absent in runs before they existed (WordNet's glosses, words, sentences). */
+    text?: { source: string; tokenizer: string; segment: string; heldOutUnknownShare: number };
+  };
   base: TaskFigures;
   layers: LayerReport[];
   finalModel: ArtifactRef;
@@ -202,6 +212,7 @@ export async function legiblePipeline(plan: Plan): Promise<PipelineReport | Pipe
       trainTokens: prepared.splitSizes.train.tokens,
       heldOutTokens: prepared.splitSizes.heldOut.tokens,
       scoreTokens: prepared.splitSizes.score.tokens,
+      ...(prepared.text ? { text: prepared.text } : {}),
     },
     base: baseTask,
     layers,
