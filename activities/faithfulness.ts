@@ -11,7 +11,7 @@ import { createModel, predictedTokens, type Intervention, type LanguageModel } f
 import { recordLayer, tokenLosses } from '../nn/train';
 import { BOOTSTRAP_SEED, perSentence, ratioEstimate, sentenceLengths, type Estimate } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
-import { yieldToEventLoop, type StepContext } from './context';
+import type { StepContext } from './context';
 
 /** The network on its labels alone: losses on the score text and the share of the base model's advantage kept. */
 export interface LabelsAloneFigures {
@@ -68,7 +68,6 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
           for (const [name, units] of Object.entries(input.groups)) {
             const rows = substitutionOnScore(select, predictedTokens(score), units, input.fit, input.simulations);
             groups[name] = await measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
-            await yieldToEventLoop();
           }
           return { groups, backend };
         } finally {
@@ -102,7 +101,6 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
             );
           }
           const onLabels = (await tokenLosses(model, score, interventions)).losses;
-          await yieldToEventLoop();
           const final = (await tokenLosses(model, score)).losses;
           const baseLosses = (await tokenLosses(base, score)).losses;
           const train = examplesOf(corpus, model.spec, 'train');

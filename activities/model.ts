@@ -16,7 +16,7 @@ import { recordLayer, tokenLosses, type TaskMetrics } from '../nn/train';
 import type { Pipeline } from '../pipelines/schema';
 import { BOOTSTRAP_SEED, mapEstimate, perSentence, ratioEstimate, sentenceLengths, type Estimate, type Interval } from '../stats/bootstrap';
 import type { ArtifactRef } from '../store/artifacts';
-import { yieldToEventLoop, type ModelResult, type StepContext } from './context';
+import type { ModelResult, StepContext } from './context';
 
 /** The task metric on held-out text with 95% intervals (bootstrap over held-out sentences). */
 export interface TaskFigures extends TaskMetrics {
@@ -119,7 +119,6 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             other.dispose();
           }
         };
-        await yieldToEventLoop();
         const tokens = sentenceLengths(data.starts);
         const loss = ratioEstimate(perSentence(own.losses, data.starts), tokens, BOOTSTRAP_SEED);
         const accuracy = ratioEstimate(perSentence(own.correct, data.starts), tokens, BOOTSTRAP_SEED);
@@ -173,7 +172,6 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             const sum = new Float64Array(clean.length);
             for (const a of ablations) {
               (await tokenLosses(model, data, [a])).losses.forEach((l, k) => (sum[k] += l - clean[k]!));
-              await yieldToEventLoop();
             }
             return ratioEstimate(perSentence(sum.map((x) => x / ablations.length), data.starts), tokens, BOOTSTRAP_SEED);
           };

@@ -199,6 +199,8 @@ const CORPUS_SEEDS_CHECKED = 3;
  * later seed's too-small corpus fails that sweep point alone, at its first step.)
  */
 function checkCorpus(file: string, pipeline: Pipeline, text: string): void {
+  const from = pipeline.model.from;
+  let exported: ReturnType<typeof readExportedModel>['config'] | undefined;
   for (const seed of (pipeline.sweep?.seed ?? [pipeline.seed]).slice(0, CORPUS_SEEDS_CHECKED)) {
     // A problem at the key its message names first (e.g. "corpus.paths: …", "model.from: …"), else at `fallback`.
     const problem = (err: unknown, fallback: string) => {
@@ -213,11 +215,11 @@ function checkCorpus(file: string, pipeline: Pipeline, text: string): void {
     } catch (err) {
       throw problem(err, 'corpus');
     }
-    const from = pipeline.model.from;
     if (from) {
       try {
-        const { config } = readExportedModel(from);
-        checkExportFits(config, from, modelSpec(pipeline.model, corpus.meta.vocabulary.length), corpus.meta.tokenizer, corpus.meta.vocabulary);
+        // Read once: each seed's vocabulary is checked against the same export.
+        exported ??= readExportedModel(from).config;
+        checkExportFits(exported, from, modelSpec(pipeline.model, corpus.meta.vocabulary.length), corpus.meta.tokenizer, corpus.meta.vocabulary);
       } catch (err) {
         throw problem(err, 'model.from');
       }

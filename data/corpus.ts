@@ -12,9 +12,6 @@ import { Rng } from './rng';
 import { sourceDocuments, wordNetGlossDocuments, type SourceDocument } from './sources';
 import { tokenise, tokenizer, type TokenizerName } from './tokenizers';
 
-export { tokenise } from './tokenizers';
-export { corpusSourceDigest } from './sources';
-
 export const BOS = 0; // start of sentence: pads the context window
 export const EOS = 1; // end of sentence: the target after the last word
 export const UNK = 2; // any word outside the vocabulary

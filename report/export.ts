@@ -2,7 +2,7 @@
 // model.safetensors and config.json (nn/exported-model.ts); the labels and scores as explanations.jsonl, one JSON
 // line per unit of every processed layer.
 import { join } from 'node:path';
-import type { CorpusMeta } from '../data/corpus';
+import { corpusFromBundle, type CorpusMeta } from '../data/corpus';
 import { gpt2TokenId } from '../data/tokenizers';
 import { readLabels } from '../llm/artifacts';
 import { writeExportedModel, type ExportConfig, type ExportedLayer } from '../nn/exported-model';
@@ -36,7 +36,7 @@ export interface ExportedExplanation {
  * config and how many explanation lines were written. Reads every artifact from `store`, the store that ran it.
  */
 export function exportRun(store: ArtifactStore, report: PipelineReport, workflowId: string, dir: string): { config: ExportConfig; explanations: number } {
-  const corpus = store.getBundle<CorpusMeta>(report.corpus.ref).meta;
+  const { meta: corpus } = corpusFromBundle(store.getBundle<CorpusMeta>(report.corpus.ref));
   const model = modelFromBundle(store.getBundle<ModelMeta>(report.finalModel));
   const explanations: ExportedExplanation[] = [];
   const layers: ExportedLayer[] = model.spec.hidden.map((h, depth) => {
@@ -47,7 +47,7 @@ export function exportRun(store: ArtifactStore, report: PipelineReport, workflow
     return { name: h.name, depth, width: h.width, processed: !!processed, legible: [...legible].sort((a, b) => a - b), free: all.filter((u) => !legible.has(u)) };
   });
   try {
-    const tokenizer = corpus.tokenizer ?? 'words';
+    const { tokenizer } = corpus;
     const config = writeExportedModel(dir, model, {
       tokenizer,
       vocabulary: corpus.vocabulary,

@@ -14,8 +14,7 @@ import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
 import { ArtifactStore } from '../store/artifacts';
 import { legibleClient, startSweepRun } from '../temporal/client';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix } from '../temporal/workers';
 
 const LEGIBLE = join(__dirname, '..', 'bin', 'legible.js');
@@ -35,7 +34,7 @@ describe('everyday commands', () => {
 
   before(async () => {
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
   });
 
   after(async () => {

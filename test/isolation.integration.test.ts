@@ -13,8 +13,7 @@ import { expandPlan } from '../pipelines/plan';
 import { currentReport } from '../report/text';
 import { ArtifactStore, type ArtifactRef } from '../store/artifacts';
 import { startPipelineRun } from '../temporal/client';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, bundleWorkflows, installQuietRuntime, startWorkers, storeQueuePrefix, type RunningWorkers } from '../temporal/workers';
 import { buildId, buildIdOf } from '../temporal/build-id';
 import { legibleClient } from '../temporal/client';
@@ -37,7 +36,7 @@ describe('two stores on one server', () => {
 
   before(async () => {
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
   });
 
   after(async () => {

@@ -11,8 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { decodeSafetensors } from '../nn/safetensors';
 import { ArtifactStore } from '../store/artifacts';
 import { legibleClient } from '../temporal/client';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { installQuietRuntime } from '../temporal/workers';
 import type { PipelineReport } from '../workflows/pipeline';
 
@@ -43,7 +42,7 @@ describe('your own text, a transformer, export and model.from', () => {
 
   before(async () => {
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
   });
 
   after(async () => {

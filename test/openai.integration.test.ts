@@ -4,7 +4,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +12,7 @@ import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
 import { legibleClient, startPipelineRun } from '../temporal/client';
 import { runHistories } from '../temporal/runs';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import { startFakeOpenAI, toyInterpreter, type FakeOpenAI } from './helpers/fake-openai';
 
@@ -45,10 +43,8 @@ describe('a pipeline with an OpenAI-compatible explainer and simulator', () => {
   const storeRoot = mkdtempSync(join(tmpdir(), 'legible-llm-it-'));
 
   before(async () => {
-    const cli = ensureTemporalCli();
-    spawnSync(cli, ['--version']);
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: cli }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot, queuePrefix: PREFIX });
     server = await startFakeOpenAI((req) => (req.headers.authorization === `Bearer ${KEY}` ? toyInterpreter(req) : { status: 401 }));
   });

@@ -4,7 +4,6 @@
 import type { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +14,7 @@ import { planSize } from '../pipelines/plan-size';
 import { STEP_KINDS, type StepKind } from '../pipelines/schema';
 import { legibleClient, startPipelineRun } from '../temporal/client';
 import { runHistories, type WorkflowHistory } from '../temporal/runs';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import type { PipelineReport } from '../workflows/pipeline';
 import { currentReport } from '../report/text';
@@ -53,10 +51,8 @@ describe('a pipeline on the Temporal dev server', () => {
   const plan = expandPlan(parsePipeline(PIPELINE), PIPELINE, PREFIX);
 
   before(async () => {
-    const cli = ensureTemporalCli();
-    spawnSync(cli, ['--version']); // a warm binary starts within createLocal's fixed wait
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: cli }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: mkdtempSync(join(tmpdir(), 'legible-it-')), queuePrefix: PREFIX });
     const { handle } = await startPipelineRun(env.connection, plan, PIPELINE, { queuePrefix: PREFIX, workflowId: 'itest-1' });
     report = currentReport(await handle.result());

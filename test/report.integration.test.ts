@@ -14,8 +14,7 @@ import { reportJson } from '../report/json';
 import { currentReport, formatSweep, sweepRows } from '../report/text';
 import { ArtifactStore } from '../store/artifacts';
 import { startSweepRun } from '../temporal/client';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
-import { ensureTemporalCli } from '../temporal/server';
+import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import type { SweepReport } from '../workflows/pipeline';
 import { launchBrowser } from './helpers/browser';
@@ -40,7 +39,7 @@ describe('a sweep and its report', () => {
 
   before(async () => {
     installQuietRuntime();
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: ensureTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+    env = await localEnvironment();
     store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-sweep-')));
     workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: store.root, queuePrefix: 'sweep' });
     const { handle } = await startSweepRun(env.connection, expandSweep(parsePipeline(PIPELINE), PIPELINE, 'sweep'), PIPELINE, { queuePrefix: 'sweep', workflowId: 'sweep-test', storeRoot: store.root });

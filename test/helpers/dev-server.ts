@@ -1,7 +1,10 @@
-// The Temporal CLI's dev server as a child process on a SQLite file, for tests that stop and restart it.
-import type { ChildProcess } from 'node:child_process';
+// Temporal dev servers for tests: the testing package's local environment on the pinned CLI, and the CLI's dev server
+// as a child process on a SQLite file, for tests that stop and restart it.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { startDevServer as start } from '../../temporal/server';
+import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { ensureTemporalCli, startDevServer as start } from '../../temporal/server';
 
 export interface DevServer {
   address: string;
@@ -32,4 +35,14 @@ export async function startDevServer(dbFile: string, port: number): Promise<DevS
       await exited;
     },
   };
+}
+
+/**
+ * A Temporal dev server for a test, from the project's pinned Temporal CLI (built by `legible setup`), with Legible's
+ * search attributes registered. The binary is run once first: a warm binary starts within createLocal's fixed wait.
+ */
+export async function localEnvironment(): Promise<TestWorkflowEnvironment> {
+  const path = ensureTemporalCli();
+  spawnSync(path, ['--version']);
+  return TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path }, searchAttributes: SEARCH_ATTRIBUTES } });
 }
