@@ -1,10 +1,12 @@
 // A Legible worker process: polls the task queues of the resource tags it is given (default: all) and, unless
-// --no-workflows, runs the pipeline workflows. The queues are its store's (LEGIBLE_HOME): workers of other stores on
-// the same server never take its work (--queue-prefix overrides, for a run started under another prefix). Start one per machine and tag set to scale out, e.g.
+// --no-workflows, runs the pipeline workflows. The queues are its store's (LEGIBLE_HOME, or the S3 bucket of
+// LEGIBLE_STORE that several machines share): workers of other stores on the same server never take its work
+// (--queue-prefix overrides, for a run started under another prefix). Start one per machine and tag set, e.g.
 //   npm run worker -- --tags gpu        (on a machine with a GPU)
 //   npm run worker -- --tags llm,cpu --llm-concurrency 16 --llm-activities-per-second 4
 import { parseArgs } from 'node:util';
 import { ResourceTag } from './pipelines/schema';
+import { openStore } from './store/open';
 import { defaultAddress, stateDir } from './temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix } from './temporal/workers';
 
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     concurrency,
     ...(llmRate ? { activitiesPerSecond: { llm: Number(llmRate) } } : {}),
   });
-  console.log(`Legible worker on ${address}: tags ${tags.join(', ')}${values['no-workflows'] ? '' : ', workflows'}; artifacts in ${stateDir()} (task queues ${values['queue-prefix'] ?? storeQueuePrefix(stateDir())}-*)`);
+  console.log(`Legible worker on ${address}: tags ${tags.join(', ')}${values['no-workflows'] ? '' : ', workflows'}; artifacts in ${openStore(stateDir()).location} (task queues ${values['queue-prefix'] ?? (await storeQueuePrefix(stateDir()))}-*)`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void running.shutdown());
   // Started by `legible run` (an IPC channel): say that it polls, and stop when that process goes.
   if (process.send) {

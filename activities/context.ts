@@ -7,7 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusFromBundle, sentence, splitStarts, type Corpus, type CorpusMeta, type SplitName } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
@@ -19,7 +19,7 @@ import { examplesFor, modelFromBundle, type Examples, type LanguageModel, type M
 import type { OptimizerState } from '../nn/optimizer-state';
 import { train, type TrainCheckpoint, type TrainOptions } from '../nn/train';
 import type { StepKind } from '../pipelines/schema';
-import { writeAtomically, type ArtifactRef, type ArtifactStore, type Bundle } from '../store/artifacts';
+import type { ArtifactRef, ArtifactStore, Bundle } from '../store/artifacts';
 
 export interface ModelResult {
   /** Where a retried attempt went on from (the last checkpoint of the attempt before it); null when it started afresh. */
@@ -39,8 +39,8 @@ export interface ModelResult {
 
 export type StepContext = ReturnType<typeof stepContext>;
 
-/** The file a running step keeps its latest training checkpoint in (per step and input; set by `once`). */
-const checkpointSlot = new AsyncLocalStorage<string>();
+/** The record a running step keeps its latest training checkpoint's reference in (per step and input; set by `once`). */
+const checkpointSlot = new AsyncLocalStorage<{ step: string; key: unknown }>();
 
 export function stepContext(store: ArtifactStore) {
   const code = codeFingerprint();
@@ -53,9 +53,9 @@ export function stepContext(store: ArtifactStore) {
     try {
       // While another worker computes the same result, heartbeat (keeping an earlier attempt's checkpoint named).
       // A training step's latest checkpoint is also kept in the store under the step's key (see trainResumably).
-      const slot = store.stepFile(`${kind}.checkpoint`, { code, input: key });
+      const slot = { step: `${kind}.checkpoint`, key: { code, input: key } };
       const { result, reused } = await store.memoise(kind, { code, input: key }, () => checkpointSlot.run(slot, compute), () => beat({ waitingFor: kind, checkpoint: lastCheckpoint() }));
-      rmSync(slot, { force: true }); // the result is stored: its checkpoint has served
+      await store.removeRecord(slot.step, slot.key); // the result is stored: its checkpoint has served
       // A reused result cost nothing this time: its language-model calls count as answered from the cache.
       if (reused && 'usage' in result) {
         const u = result.usage as Usage;
@@ -67,15 +67,15 @@ export function stepContext(store: ArtifactStore) {
     }
   }
 
-  const loadCorpus = (ref: ArtifactRef): Corpus => corpusFromBundle(store.getBundle<CorpusMeta>(ref));
-  const loadModel = (ref: ArtifactRef): LanguageModel => modelFromBundle(store.getBundle<ModelMeta>(ref));
+  const loadCorpus = async (ref: ArtifactRef): Promise<Corpus> => corpusFromBundle(await store.getBundle<CorpusMeta>(ref));
+  const loadModel = async (ref: ArtifactRef): Promise<LanguageModel> => modelFromBundle(await store.getBundle<ModelMeta>(ref));
 
-  function saveModel(model: LanguageModel, run: { seconds: number; steps: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
+  async function saveModel(model: LanguageModel, run: { seconds: number; steps: number; samplesPerSecond: number; taskLoss: number }, backend: string) {
     const bundle = model.toBundle();
     const layerHashes = Object.fromEntries(
       model.spec.hidden.map((h) => [h.name, hashArrays(bundle.arrays[`${h.name}.w`]!, bundle.arrays[`${h.name}.b`]!)]),
     );
-    return { model: store.putBundle('model', bundle), backend, layerHashes, seconds: run.seconds, steps: run.steps, samplesPerSecond: run.samplesPerSecond, taskLoss: run.taskLoss };
+    return { model: await store.putBundle('model', bundle), backend, layerHashes, seconds: run.seconds, steps: run.steps, samplesPerSecond: run.samplesPerSecond, taskLoss: run.taskLoss };
   }
 
   /**
@@ -87,11 +87,11 @@ export function stepContext(store: ArtifactStore) {
     // The checkpoint named in the last attempt's heartbeat; else the one kept under this step's key, which outlives
     // the attempts (a run reset by `legible resume` schedules the step afresh, with no heartbeat behind it).
     const slot = checkpointSlot.getStore();
-    let checkpoint = lastCheckpoint() ?? keptCheckpoint(slot);
+    let checkpoint = lastCheckpoint() ?? (slot && (await store.readRecord<ArtifactRef>(slot.step, slot.key)));
     let model = initial;
     let resumeFrom: TrainCheckpoint | undefined;
     if (checkpoint) {
-      const c = getCheckpoint<Omit<TrainCheckpoint, 'optimizer'>, ModelMeta>(checkpoint);
+      const c = await getCheckpoint<Omit<TrainCheckpoint, 'optimizer'>, ModelMeta>(checkpoint);
       model = modelFromBundle(c.weights);
       initial.dispose();
       resumeFrom = { ...c.meta, optimizer: c.optimizer };
@@ -102,10 +102,10 @@ export function stepContext(store: ArtifactStore) {
         trainable: model.trainableVariables(),
         resumeFrom,
         onProgress: (p) => beat({ ...p, tensors: tf.memory().numTensors, ...(checkpoint ? { checkpoint } : {}) }),
-        onCheckpoint: (c) => {
+        onCheckpoint: async (c) => {
           const { optimizer, ...train } = c;
-          checkpoint = putCheckpoint(train, model.toBundle(), optimizer);
-          if (slot) writeAtomically(slot, Buffer.from(JSON.stringify(checkpoint)));
+          checkpoint = await putCheckpoint(train, model.toBundle(), optimizer);
+          if (slot) await store.writeRecord(slot.step, slot.key, checkpoint);
           beat({ epoch: c.epoch, epochs: o.epochs, step: c.step, checkpoint });
         },
       });
@@ -117,34 +117,34 @@ export function stepContext(store: ArtifactStore) {
   }
 
   /** A checkpoint: the run's state (JSON), the weights being trained (a bundle) and the optimizer's state. */
-  function putCheckpoint(meta: object, weights: Bundle, optimizer: OptimizerState): ArtifactRef {
+  function putCheckpoint(meta: object, weights: Bundle, optimizer: OptimizerState): Promise<ArtifactRef> {
     const arrays: Bundle['arrays'] = Object.fromEntries(Object.entries(weights.arrays).map(([k, v]) => [`weights/${k}`, v]));
     optimizer.values.forEach((a, i) => (arrays[`optimizer/${i}`] = a));
-    return store.putBundle('checkpoint', { meta: { meta, weightsMeta: weights.meta, optimizerShapes: optimizer.shapes }, arrays });
+    return store.putBundle('checkpoint', { meta: { meta, weightsMeta: weights.meta, optimizerShapes: optimizer.shapes, ...(optimizer.accBeta ? { optimizerAccBeta: optimizer.accBeta } : {}) }, arrays });
   }
 
-  function getCheckpoint<M, W>(ref: ArtifactRef): { meta: M; weights: Bundle<W>; optimizer: OptimizerState } {
-    const b = store.getBundle<{ meta: M; weightsMeta: W; optimizerShapes: number[][] }>(ref);
+  async function getCheckpoint<M, W>(ref: ArtifactRef): Promise<{ meta: M; weights: Bundle<W>; optimizer: OptimizerState }> {
+    const b = await store.getBundle<{ meta: M; weightsMeta: W; optimizerShapes: number[][]; optimizerAccBeta?: [number, number] }>(ref);
     const weights = Object.fromEntries(Object.entries(b.arrays).filter(([k]) => k.startsWith('weights/')).map(([k, v]) => [k.slice('weights/'.length), v]));
     const shapes = b.meta.optimizerShapes;
-    return { meta: b.meta.meta, weights: { meta: b.meta.weightsMeta, arrays: weights }, optimizer: { values: shapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array), shapes } };
+    return { meta: b.meta.meta, weights: { meta: b.meta.weightsMeta, arrays: weights }, optimizer: { values: shapes.map((_, i) => b.arrays[`optimizer/${i}`] as Float32Array), shapes, ...(b.meta.optimizerAccBeta ? { accBeta: b.meta.optimizerAccBeta } : {}) } };
   }
 
   /** The activations of one layer on one split, with the words of every token. */
-  function layerActivations(corpus: Corpus, records: ArtifactRef): LayerActivations {
-    const b = store.getBundle<{ width: number; split: SplitName }>(records);
+  async function layerActivations(corpus: Corpus, records: ArtifactRef): Promise<LayerActivations> {
+    const b = await store.getBundle<{ width: number; split: SplitName }>(records);
     return activationsOnSplit(corpus, b.meta.split, b.meta.width, b.arrays.activations as Float32Array);
   }
 
   /** For each neuron of `layer`, its strongest incoming neurons of the layer below, by absolute weight, with labels. */
-  function incomingNeurons(o: { model: ArtifactRef; layer: string; labelsBelow: ArtifactRef[]; topN: number }): (unit: number) => IncomingNeuron[] {
-    const model = loadModel(o.model);
+  async function incomingNeurons(o: { model: ArtifactRef; layer: string; labelsBelow: ArtifactRef[]; topN: number }): Promise<(unit: number) => IncomingNeuron[]> {
+    const model = await loadModel(o.model);
     try {
       const depth = model.depthOf(o.layer);
       const w = model.incomingWeights(depth);
       const width = model.spec.hidden[depth]!.width;
       const below = w.length / width;
-      const labels = readLabels(store, o.labelsBelow);
+      const labels = await readLabels(store, o.labelsBelow);
       return (unit) =>
         Array.from({ length: below }, (_, i) => ({ unit: i, weight: w[i * width + unit]! }))
           .filter((n) => labels.has(n.unit))
@@ -177,11 +177,6 @@ export function stepContext(store: ArtifactStore) {
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
-}
-
-/** The checkpoint kept in `slot` (written whole, see writeAtomically), if any. */
-function keptCheckpoint(slot: string | undefined): ArtifactRef | undefined {
-  return slot && existsSync(slot) ? (JSON.parse(readFileSync(slot, 'utf8')) as ArtifactRef) : undefined;
 }
 
 /** The checkpoint named in this activity's last heartbeat (from an earlier attempt), if any. */

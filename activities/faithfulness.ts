@@ -30,7 +30,7 @@ export interface LabelsAloneFigures {
 
 export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveModel, examplesOf }: StepContext) {
   /** A layer's activations on the select text, where substitution lines are fitted and means taken. */
-  async function onSelectText(model: LanguageModel, corpus: ReturnType<typeof loadCorpus>, depth: number) {
+  async function onSelectText(model: LanguageModel, corpus: Awaited<ReturnType<typeof loadCorpus>>, depth: number) {
     const select = examplesOf(corpus, model.spec, 'select');
     const acts = await recordLayer(model, select, depth);
     const width = model.spec.hidden[depth]!.width;
@@ -42,9 +42,9 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
    * simulation there, mapped by the line fitted on the select text (the model's activations there against the
    * label's simulation there). `fit` and `simulations`: the simulations on the select and on the score text.
    */
-  function substitutionOnScore(select: Awaited<ReturnType<typeof onSelectText>>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Float32Array {
-    const fitted = { activations: select.acts, width: select.width, simulations: readSimulations(store, fit, select.tokens) };
-    return substitutedActivations(units, fitted, readSimulations(store, simulations, scoreTokens), scoreTokens);
+  async function substitutionOnScore(select: Awaited<ReturnType<typeof onSelectText>>, scoreTokens: number, units: number[], fit: ArtifactRef[], simulations: ArtifactRef[]): Promise<Float32Array> {
+    const fitted = { activations: select.acts, width: select.width, simulations: await readSimulations(store, fit, select.tokens) };
+    return substitutedActivations(units, fitted, await readSimulations(store, simulations, scoreTokens), scoreTokens);
   }
 
   return {
@@ -58,15 +58,15 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
     async substituteLabels(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; groups: Record<string, number[]>; fit: ArtifactRef[]; simulations: ArtifactRef[] }): Promise<{ groups: Record<string, Faithfulness>; backend: string; reused: boolean }> {
       return once('substituteLabels', input, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const model = await loadModel(input.model);
         try {
           const depth = model.depthOf(input.layer);
           const select = await onSelectText(model, corpus, depth);
           const score = examplesOf(corpus, model.spec, 'score');
           const groups: Record<string, Faithfulness> = {};
           for (const [name, units] of Object.entries(input.groups)) {
-            const rows = substitutionOnScore(select, predictedTokens(score), units, input.fit, input.simulations);
+            const rows = await substitutionOnScore(select, predictedTokens(score), units, input.fit, input.simulations);
             groups[name] = await measureSubstitution(model, score, { depth, units, rows, means: unitMeans(select.acts, select.width, units) });
           }
           return { groups, backend };
@@ -84,9 +84,9 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
     async runOnLabelsAlone(input: { corpus: ArtifactRef; model: ArtifactRef; base: ArtifactRef; layers: { layer: string; legible: number[]; fit: ArtifactRef[]; simulations: ArtifactRef[] }[] }): Promise<LabelsAloneFigures & { backend: string; reused: boolean }> {
       return once('runOnLabelsAlone', input, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
-        const base = loadModel(input.base);
+        const corpus = await loadCorpus(input.corpus);
+        const model = await loadModel(input.model);
+        const base = await loadModel(input.base);
         try {
           const score = examplesOf(corpus, model.spec, 'score');
           const interventions: Intervention[] = [];
@@ -96,7 +96,7 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
             const free = Array.from({ length: model.spec.hidden[depth]!.width }, (_, u) => u).filter((u) => !legible.has(u));
             const select = await onSelectText(model, corpus, depth);
             interventions.push(
-              { depth, units: l.legible, rows: substitutionOnScore(select, predictedTokens(score), l.legible, l.fit, l.simulations) },
+              { depth, units: l.legible, rows: await substitutionOnScore(select, predictedTokens(score), l.legible, l.fit, l.simulations) },
               { depth, units: free, values: unitMeans(select.acts, select.width, free) },
             );
           }
@@ -131,17 +131,17 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
     async drawRandomLabels(input: { units: number[]; seed: number }) {
       return once('drawRandomLabels', input, async () => {
         const labels = randomConceptLabels(input.units.length, input.seed);
-        return { labels: store.putJson('labels', input.units.map((unit, i) => ({ unit, label: labels[i]! }))) };
+        return { labels: await store.putJson('labels', input.units.map((unit, i) => ({ unit, label: labels[i]! }))) };
       });
     },
 
     /** Labels re-dealt among units: each [unit, source] pair gives the unit the source's label (alignment to permuted labels). */
     async permuteLabels(input: { labels: ArtifactRef[]; pairs: [number, number][] }) {
       return once('permuteLabels', input, async () => {
-        const labels = readLabels(store, input.labels);
+        const labels = await readLabels(store, input.labels);
         const missing = input.pairs.filter(([, source]) => !labels.has(source)).map(([, source]) => source);
         if (missing.length > 0) throw new InvalidInputError(`permuteLabels: units ${missing.join(', ')} have no label`);
-        return { labels: store.putJson('labels', input.pairs.map(([unit, source]) => ({ unit, label: labels.get(source)! }))) };
+        return { labels: await store.putJson('labels', input.pairs.map(([unit, source]) => ({ unit, label: labels.get(source)! }))) };
       });
     },
 
@@ -149,12 +149,12 @@ export function faithfulnessSteps({ store, once, loadCorpus, loadModel, saveMode
     async initialiseRandomModel(input: { model: ArtifactRef; seed: number }) {
       return once('initialiseRandomModel', input, async () => {
         const backend = await initBackend();
-        const shape = loadModel(input.model);
+        const shape = await loadModel(input.model);
         const spec = shape.spec;
         shape.dispose();
         const model = createModel(spec, input.seed);
         try {
-          return saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend);
+          return await saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend);
         } finally {
           model.dispose();
         }

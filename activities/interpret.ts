@@ -47,15 +47,15 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
     async recordActivations(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; splits: SplitName[] }) {
       return once('recordActivations', input, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const model = await loadModel(input.model);
         try {
           const depth = model.depthOf(input.layer);
           const width = model.spec.hidden[depth]!.width;
           const records: Partial<Record<SplitName, ArtifactRef>> = {};
           for (const split of input.splits) {
             const activations = await recordLayer(model, examplesFor(model.spec, corpus, corpus.splits[split]), depth);
-            records[split] = store.putBundle('activations', { meta: { layer: input.layer, width, split }, arrays: { activations } });
+            records[split] = await store.putBundle('activations', { meta: { layer: input.layer, width, split }, arrays: { activations } });
           }
           return { records, backend };
         } finally {
@@ -77,19 +77,19 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
     }) {
       return once('learnDictionary', input, async () => {
         const backend = await initBackend();
-        const parts = input.train.map((ref) => store.getBundle<{ width: number }>(ref));
+        const parts = await Promise.all(input.train.map((ref) => store.getBundle<{ width: number }>(ref)));
         const width = parts[0]!.meta.width;
         const x = concatFloat32(parts.map((b) => b.arrays.activations as Float32Array));
         // Each epoch ends in a checkpoint named in the heartbeat; a retried attempt goes on from the last one.
         const last = lastCheckpoint();
         let checkpoint = last;
-        const saved = last ? getCheckpoint<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'>, DictionaryCheckpoint['sae']['meta']>(last) : undefined;
+        const saved = last ? await getCheckpoint<Omit<DictionaryCheckpoint, 'optimizer' | 'sae'>, DictionaryCheckpoint['sae']['meta']>(last) : undefined;
         const resumeFrom = saved ? { ...saved.meta, sae: saved.weights, optimizer: saved.optimizer } : undefined;
         const { sae, stats, resampled } = await trainDictionary(x, width, input.settings, input.pipeline.seed, (e) => beat({ ...e, ...(checkpoint ? { checkpoint } : {}) }), {
           ...(resumeFrom ? { resumeFrom } : {}),
-          onCheckpoint: (c) => {
+          onCheckpoint: async (c) => {
             const { sae, optimizer, ...rest } = c;
-            checkpoint = putCheckpoint(rest, sae, optimizer);
+            checkpoint = await putCheckpoint(rest, sae, optimizer);
             beat({ epoch: c.epoch, epochs: input.settings.epochs, checkpoint });
           },
         });
@@ -101,10 +101,10 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           });
           const records: Partial<Record<SplitName, ArtifactRef>> = {};
           for (const [split, ref] of Object.entries(input.encode) as [SplitName, ArtifactRef][]) {
-            const acts = store.getBundle<{ width: number }>(ref).arrays.activations as Float32Array;
-            records[split] = store.putBundle('activations', { meta: { layer: `${input.layer}.features`, width: stats.features, split }, arrays: { activations: sae.encodeAll(acts) } });
+            const acts = (await store.getBundle<{ width: number }>(ref)).arrays.activations as Float32Array;
+            records[split] = await store.putBundle('activations', { meta: { layer: `${input.layer}.features`, width: stats.features, split }, arrays: { activations: sae.encodeAll(acts) } });
           }
-          return { dictionary: store.putBundle('dictionary', sae.toBundle()), records, stats, liveFeatures, resampled, backend, resumedFrom: resumeFrom ? { epoch: resumeFrom.epoch } : null };
+          return { dictionary: await store.putBundle('dictionary', sae.toBundle()), records, stats, liveFeatures, resampled, backend, resumedFrom: resumeFrom ? { epoch: resumeFrom.epoch } : null };
         } finally {
           sae.dispose();
         }
@@ -124,32 +124,32 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
     }) {
       return once('explainNeurons', input, async () => {
         const { interpretability: o, seed } = input.pipeline;
-        const acts = layerActivations(loadCorpus(input.corpus), input.records);
+        const acts = await layerActivations(await loadCorpus(input.corpus), input.records);
         const usage = noUsage();
         const explainer = explainerFor(input.pipeline.explainer, { store, usage });
-        const incoming = input.incoming ? incomingNeurons(input.incoming) : undefined;
+        const incoming = input.incoming ? await incomingNeurons(input.incoming) : undefined;
         // Every few units the labels so far are stored and named in the heartbeat; a retried attempt keeps them.
         const last = lastCheckpoint();
-        const explanations: Explanation[] = last ? store.getJson<Explanation[]>(last) : [];
+        const explanations: Explanation[] = last ? await store.getJson<Explanation[]>(last) : [];
         const resumedWith = explanations.length;
         let checkpoint = last;
         for (const unit of input.units.slice(explanations.length)) {
           const records = unitRecords(acts, unit, o.topExamples, o.randomExamples, seed);
           explanations.push(...(await explainer.explain([{ records, ...(incoming ? { incoming: incoming(unit) } : {}) }])));
-          if (explanations.length % 8 === 0) checkpoint = store.putJson('labels', explanations);
+          if (explanations.length % 8 === 0) checkpoint = await store.putJson('labels', explanations);
           beat({ unitsExplained: explanations.length, units: input.units.length, ...(checkpoint ? { checkpoint } : {}) });
           await yieldToEventLoop();
         }
         const shapes = explanations.map((e) => ({ unit: e.unit, ...labelShape(e.label) }));
-        return { labels: store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), shapes, usage, resumedWithUnits: resumedWith };
+        return { labels: await store.putJson('labels', explanations), units: explanations.length, explainer: explainer.name, examples: explanations.slice(0, 3), shapes, usage, resumedWithUnits: resumedWith };
       });
     },
 
     /** Predicts each listed unit's activations on a split from its label alone (0 to 10 per token). */
     async simulateNeurons(input: { pipeline: Pipeline; corpus: ArtifactRef; labels: ArtifactRef[]; split: SplitName; units: number[] }) {
       return once('simulateNeurons', input, async () => {
-        const corpus = loadCorpus(input.corpus);
-        const labels = readLabels(store, input.labels);
+        const corpus = await loadCorpus(input.corpus);
+        const labels = await readLabels(store, input.labels);
         const sentences = sentencesOf(corpus, input.split);
         const usage = noUsage();
         const simulator = simulatorFor(input.pipeline.simulator, { store, usage });
@@ -163,7 +163,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           beat({ unitsSimulated: j + 1, units: input.units.length });
           await yieldToEventLoop();
         }
-        const simulation = store.putBundle('simulation', { meta: { split: input.split, units: input.units, tokens }, arrays: { values } });
+        const simulation = await store.putBundle('simulation', { meta: { split: input.split, units: input.units, tokens }, arrays: { values } });
         return { simulation, simulator: simulator.name, ...(simulator.method ? { method: simulator.method } : {}), ...(simulator.notes?.length ? { notes: simulator.notes } : {}), usage };
       });
     },
@@ -188,10 +188,10 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
     }) {
       return once('scoreExplanations', input, async (): Promise<ScoreSummary> => {
         const { interpretability: o, seed } = input.pipeline;
-        const corpus = loadCorpus(input.corpus);
-        const truth = layerActivations(corpus, input.records);
-        const chooseFrom = input.sentencesFrom ? layerActivations(corpus, input.sentencesFrom) : truth;
-        const simulated = relabel(readSimulations(store, input.simulations, truth.words.length), input.simulationOf);
+        const corpus = await loadCorpus(input.corpus);
+        const truth = await layerActivations(corpus, input.records);
+        const chooseFrom = input.sentencesFrom ? await layerActivations(corpus, input.sentencesFrom) : truth;
+        const simulated = relabel(await readSimulations(store, input.simulations, truth.words.length), input.simulationOf);
         // Runs started before scoringRandomExamples existed score on as many random sentences as the explainer saw. At
         // most half the sentences outside the top ones are drawn, so top-and-random never covers the whole text.
         const sentences = truth.starts.length - 1;
@@ -211,7 +211,7 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           s.allTokensCi95 = groupAllTokens({ sums: [sumsOf.get(s.unit)!] }, seed).ci95.map((x) => Math.round(x * 1e4) / 1e4) as Interval;
           await yieldToEventLoop();
         }
-        const base = input.baseline ? { truth: layerActivations(corpus, input.baseline.records), simulated: readSimulations(store, input.baseline.simulations, truth.words.length) } : undefined;
+        const base = input.baseline ? { truth: await layerActivations(corpus, input.baseline.records), simulated: await readSimulations(store, input.baseline.simulations, truth.words.length) } : undefined;
         const byUnit = new Map(scores.map((s) => [s.unit, s]));
         summary.groups = {};
         for (const [name, units] of Object.entries(input.groups)) {
@@ -246,14 +246,14 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
       minCorrelation?: number;
     }) {
       return once('assignDictionaryFeatures', input, async () => {
-        const neurons = store.getBundle<{ width: number }>(input.neuronRecords);
-        const features = store.getBundle<{ width: number }>(input.featureRecords);
+        const neurons = await store.getBundle<{ width: number }>(input.neuronRecords);
+        const features = await store.getBundle<{ width: number }>(input.featureRecords);
         const column = (b: typeof neurons, u: number) => {
           const a = b.arrays.activations as Float32Array;
           return Float32Array.from({ length: a.length / b.meta.width }, (_, k) => a[k * b.meta.width + u]!);
         };
         const neuronColumns = Array.from({ length: neurons.meta.width }, (_, u) => column(neurons, u));
-        const featureLabels = readLabels(store, input.featureLabels);
+        const featureLabels = await readLabels(store, input.featureLabels);
         // Runs started before minCorrelation existed pass none: no minimum.
         const minCorrelation = input.minCorrelation ?? -Infinity;
         const scoreOf = (f: UnitScore) => f.allTokens ?? f.topAndRandom;
@@ -272,9 +272,9 @@ export function interpretSteps({ store, once, loadCorpus, loadModel, layerActiva
           .filter(([i, u]) => correlations[i]![u]! >= minCorrelation)
           .map(([i, u]) => ({ neuron: u, feature: candidates[i]!.unit, featureScore: scoreOf(candidates[i]!), correlation: Math.round(correlations[i]![u]! * 1e4) / 1e4 }))
           .sort((a, b) => b.featureScore - a.featureScore || a.feature - b.feature);
-        const labels = readExplanations(store, input.neuronLabels);
+        const labels = await readExplanations(store, input.neuronLabels);
         for (const a of assignments) labels.find((e) => e.unit === a.neuron)!.label = featureLabels.get(a.feature)!;
-        return { labels: store.putJson('labels', labels), legibleUnits: assignments.map((a) => a.neuron).sort((x, y) => x - y), assignments };
+        return { labels: await store.putJson('labels', labels), legibleUnits: assignments.map((a) => a.neuron).sort((x, y) => x - y), assignments };
       });
     },
   };

@@ -48,7 +48,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const corpus = buildCorpus(input.pipeline);
         const { meta } = corpus;
         return {
-          corpus: store.putBundle('corpus', corpusToBundle(corpus)),
+          corpus: await store.putBundle('corpus', corpusToBundle(corpus)),
           sentences: meta.sentences,
           tokens: meta.tokens,
           vocabularySize: meta.vocabulary.length,
@@ -69,14 +69,14 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       const key = { seed: p.seed, model: p.model, training: p.training, corpus: input.corpus, ...(from ? { from: createHash('sha256').update(from.modelBytes).digest('hex'), config: from.config } : {}) };
       return once('trainBaseModel', key, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
+        const corpus = await loadCorpus(input.corpus);
         const spec = modelSpec(p.model, corpus.meta.vocabulary.length);
         if (from) {
           checkExportFits(from.config, p.model.from!, spec, corpus.meta.tokenizer, corpus.meta.vocabulary);
           // The pipeline decides afresh what it freezes: the exported frozen depths are a record, not a constraint.
           const model = modelFromBundle({ meta: { spec, frozenThrough: -1 }, arrays: from.bundle.arrays });
           try {
-            return { ...saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+            return { ...(await saveModel(model, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend)), resumedFrom: null };
           } finally {
             model.dispose();
           }
@@ -84,7 +84,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         const initial = createModel(spec, p.seed);
         const { model, run, resumedFrom } = await trainResumably(initial, examplesFor(spec, corpus, corpus.splits.train), { ...p.training, seed: p.seed });
         try {
-          return { ...saveModel(model, run, backend), resumedFrom };
+          return { ...(await saveModel(model, run, backend)), resumedFrom };
         } finally {
           model.dispose();
         }
@@ -99,8 +99,8 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
     async evaluateTask(input: { corpus: ArtifactRef; model: ArtifactRef; against?: Record<string, ArtifactRef> }): Promise<{ metrics: TaskFigures; differences?: Record<string, Estimate>; backend: string; reused: boolean }> {
       return once('evaluateTask', input, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const model = await loadModel(input.model);
         const data = examplesOf(corpus, model.spec);
         let own: Awaited<ReturnType<typeof tokenLosses>>;
         try {
@@ -110,7 +110,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         }
         /** Another model's per-token losses on the same examples (it must read them alike: same kind and context). */
         const lossesOf = async (ref: ArtifactRef) => {
-          const other = loadModel(ref);
+          const other = await loadModel(ref);
           try {
             if (other.spec.kind !== model.spec.kind || other.inputLength !== model.inputLength)
               throw new InvalidInputError(`evaluateTask: model ${ref.sha256.slice(0, 12)} (${other.spec.kind ?? 'mlp'}, context ${other.inputLength}) reads its examples unlike model ${input.model.sha256.slice(0, 12)} (${model.spec.kind ?? 'mlp'}, context ${model.inputLength})`);
@@ -152,8 +152,8 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
     async ablateNeurons(input: { corpus: ArtifactRef; model: ArtifactRef; layer: string; legibleUnits: number[]; seed?: number }) {
       return once('ablateNeurons', input, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const model = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const model = await loadModel(input.model);
         try {
           const depth = model.depthOf(input.layer);
           const width = model.spec.hidden[depth]!.width;
@@ -211,12 +211,12 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       const settings = { seed: p.seed, batchSize: p.training.batchSize, alignment: input.legibleUnits.length > 0 ? p.alignment : { sequences, epochs, learningRate, weight: 0 } };
       return once('alignLegibleNeurons', { ...rest, settings }, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const initial = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const initial = await loadModel(input.model);
         const depth = initial.depthOf(input.layer);
         const width = initial.spec.hidden[depth]!.width;
         const examples = examplesFor(initial.spec, corpus, corpus.splits.align);
-        const simulated = readSimulations(store, input.simulations, predictedTokens(examples));
+        const simulated = await readSimulations(store, input.simulations, predictedTokens(examples));
         const missing = input.legibleUnits.filter((u) => !simulated.has(u));
         if (missing.length > 0) {
           initial.dispose();
@@ -236,7 +236,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
             for (let k = u; k < weights.length; k += width) if (weights[k]! > 0) return true;
             return false;
           });
-          return { ...saveModel(model, run, backend), alignLoss: run.alignLoss, alignedUnits, resumedFrom };
+          return { ...(await saveModel(model, run, backend)), alignLoss: run.alignLoss, alignedUnits, resumedFrom };
         } finally {
           model.dispose();
         }
@@ -254,13 +254,13 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
       const { pipeline: p, ...rest } = input;
       return once('retrainLayersAbove', { ...rest, settings: { seed: p.seed, batchSize: p.training.batchSize, retraining: p.retraining } }, async () => {
         const backend = await initBackend();
-        const corpus = loadCorpus(input.corpus);
-        const frozen = loadModel(input.model);
+        const corpus = await loadCorpus(input.corpus);
+        const frozen = await loadModel(input.model);
         const depth = frozen.depthOf(input.layer);
         frozen.freezeThrough(depth);
         if (p.retraining.epochs === 0) {
           try {
-            return { ...saveModel(frozen, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend), resumedFrom: null };
+            return { ...(await saveModel(frozen, { seconds: 0, steps: 0, samplesPerSecond: 0, taskLoss: NaN }, backend)), resumedFrom: null };
           } finally {
             frozen.dispose();
           }
@@ -270,7 +270,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
         let substitution: { depth: number; units: number[]; rows: Float32Array } | undefined;
         if (input.substitute && units.length > 0) {
           // The lines are fitted on the align text itself, where the simulations are.
-          const simulations = readSimulations(store, input.substitute.simulations, predictedTokens(examples));
+          const simulations = await readSimulations(store, input.substitute.simulations, predictedTokens(examples));
           const fit = { activations: await recordLayer(frozen, examples, depth), width: frozen.spec.hidden[depth]!.width, simulations };
           try {
             substitution = { depth, units, rows: substitutedActivations(units, fit, simulations, predictedTokens(examples)) };
@@ -287,7 +287,7 @@ export function modelSteps({ store, once, loadCorpus, loadModel, saveModel, trai
           ...(substitution ? { substitution } : {}),
         });
         try {
-          return { ...saveModel(model, run, backend), resumedFrom };
+          return { ...(await saveModel(model, run, backend)), resumedFrom };
         } finally {
           model.dispose();
         }

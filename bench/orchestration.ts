@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const storeRoot = mkdtempSync(join(tmpdir(), 'legible-bench-'));
   const workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot });
   try {
-    const queuePrefix = storeQueuePrefix(storeRoot);
+    const queuePrefix = await storeQueuePrefix(storeRoot);
     const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(PIPELINE), PIPELINE, queuePrefix), PIPELINE, { queuePrefix, workflowId: `bench-orchestration-${Date.now()}` });
     await handle.result();
     const events = (await handle.fetchHistory()).events ?? [];

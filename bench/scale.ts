@@ -57,7 +57,7 @@ async function runChild(address: string, size: Size): Promise<void> {
   const workers = await startWorkers({ address, tags: ALL_TAGS, workflows: true, storeRoot });
   try {
     const connection = await Connection.connect({ address });
-    const queuePrefix = storeQueuePrefix(storeRoot);
+    const queuePrefix = await storeQueuePrefix(storeRoot);
     const { handle } = await startPipelineRun(connection, expandPlan(parsePipeline(yaml), yaml, queuePrefix), yaml, { queuePrefix, workflowId: `bench-scale-${size.sentences}-${size.width}-${size.layers}-${Date.now()}` });
     await handle.result();
     await connection.close();

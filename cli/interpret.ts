@@ -10,7 +10,8 @@ import { explainerFor, simulatorFor } from '../llm/provider';
 import { noUsage } from '../llm/types';
 import { loadPipelineFile, PipelineError } from '../pipelines/load';
 import { EMBEDDED_PROVIDER, type Provider } from '../pipelines/schema';
-import { ArtifactStore } from '../store/artifacts';
+import type { ArtifactStore } from '../store/artifacts';
+import { openStore } from '../store/open';
 import { stateDir } from '../temporal/server';
 
 export const EXPLAIN_USAGE = `Usage: legible explain RECORDS.jsonl [options]
@@ -61,7 +62,7 @@ export async function explainCommand(args: string[]): Promise<number> {
   const random = count(values.random, 20, '--random');
   if (top + random === 0) throw new InvalidInputError('--top and --random are both 0: the explainer would see no sequence');
   const seed = count(values.seed, 1, '--seed');
-  const context = { store: new ArtifactStore(stateDir()), usage: noUsage() };
+  const context = { store: openStore(stateDir()), usage: noUsage() };
   const explainer = explainerFor(provider(values.explainer, 'explainer'), context);
   const [explanation] = await explainer.explain([{ records: unitRecords(layer, 0, top, random, seed) }]);
   const label = explanation!.label;
@@ -78,7 +79,7 @@ export async function scoreCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) return usage(SCORE_USAGE, 2, 'legible score: name one records file');
   if (!values.label?.trim()) return usage(SCORE_USAGE, 2, 'legible score: give the label to score with --label "TEXT"');
   const records = readRecordsFile(positionals[0]!);
-  const score = await scoreLabel(values.label, records, provider(values.simulator, 'simulator'), { store: new ArtifactStore(stateDir()), usage: noUsage() });
+  const score = await scoreLabel(values.label, records, provider(values.simulator, 'simulator'), { store: openStore(stateDir()), usage: noUsage() });
   print(values.json ?? false, values.label, score, `score: ${score.toFixed(4)}`);
   return 0;
 }

@@ -1,5 +1,6 @@
 // The `legible` command: run a pipeline end to end on Temporal, resume a failed run, list runs and show one's
-// status, validate pipeline files, print the pipeline JSON Schema, and set up the Temporal CLI. `legible help`.
+// status, validate pipeline files, print the pipeline JSON Schema, and set up the Temporal CLI (and the S3 server of the
+// S3 store's tests). `legible help`.
 import { parseArgs } from 'node:util';
 import { buildCorpus } from '../data/corpus';
 import { InvalidInputError } from '../data/errors';
@@ -16,7 +17,8 @@ import { connectOrStartServer, defaultAddress, devServerRecord, ensureTemporalCl
 import { ALL_TAGS, installQuietRuntime, queueOwner, startWorkerProcesses, startWorkers, storeQueuePrefix, type QueueOwner, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
 import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
-import { ArtifactStore } from '../store/artifacts';
+import { openCheckedStore, openStore } from '../store/open';
+import { ensureVersitygw } from '../store/s3-server';
 import { join, resolve } from 'node:path';
 import { checkExportFits, CONFIG_FILE, MODEL_FILE, readExportedModel } from '../nn/exported-model';
 import { initBackend } from '../nn/backend';
@@ -70,7 +72,13 @@ run starts it in the background when none answers and leaves it up, so UI links 
 start starts it now, status says whether it runs and where, stop stops it unless a run is
 still going on it (--force stops it anyway).`,
   ],
-  ['setup', '', 'Find or build the Temporal CLI (into .tools/bin, with Go).'],
+  [
+    'setup',
+    '[--s3-server]',
+    `Find or build the Temporal CLI (into .tools/bin, with Go).
+--s3-server   also find or build versitygw, the S3 server that the S3 artifact store's tests
+              (and trying that store on one machine) run against (VERSITYGW names another)`,
+  ],
 ];
 
 const indent = (text: string, by: number) => text.split('\n').join(`\n${' '.repeat(by)}`);
@@ -127,15 +135,12 @@ async function runCommand(command: string | undefined, rest: string[]): Promise<
       return explainCommand(rest);
     case 'score':
       return scoreCommand(rest);
-    case 'schema':
     case 'setup':
+      return setup(rest);
+    case 'schema':
       if (rest.length > 0) {
         console.error(`legible ${command}: takes no arguments, not "${rest.join(' ')}"\n\n${commandUsage(command)}`);
         return 2;
-      }
-      if (command === 'setup') {
-        console.log(`Temporal CLI: ${ensureTemporalCli()}`);
-        return 0;
       }
       console.log(JSON.stringify(pipelineJsonSchema(), null, 2));
       return 0;
@@ -151,6 +156,18 @@ async function runCommand(command: string | undefined, rest: string[]): Promise<
       console.error(`legible: unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** `legible setup [--s3-server]`: finds or builds the Temporal CLI, and with --s3-server the S3 gateway too. */
+function setup(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { 's3-server': { type: 'boolean', default: false } } });
+  if (positionals.length > 0) {
+    console.error(`legible setup: takes no arguments, not "${positionals.join(' ')}"\n\n${commandUsage('setup')}`);
+    return 2;
+  }
+  console.log(`Temporal CLI: ${ensureTemporalCli()}`);
+  if (values['s3-server']) console.log(`S3 server (versitygw): ${ensureVersitygw()}`);
+  return 0;
 }
 
 function validate(args: string[]): number {
@@ -265,8 +282,10 @@ async function run(args: string[]): Promise<number> {
   }
   const { pipeline, text } = loaded;
   for (const w of loaded.warnings) console.error(`${formatProblem(w)} (warning)`);
+  // Bad store settings (LEGIBLE_STORE, AWS_*) fail here, before anything starts.
+  await openCheckedStore(stateDir());
   // This store's task queues: workers of other stores on the same server never take this run's work.
-  const queuePrefix = storeQueuePrefix(stateDir());
+  const queuePrefix = await storeQueuePrefix(stateDir());
   return withTemporal({ workers: values['no-workers'] ? undefined : { processes, pipeline, queuePrefix } }, async ({ server, workers }) => {
     if (pipeline.sweep) {
       const sweep = expandSweep(pipeline, text, queuePrefix);
@@ -295,7 +314,7 @@ async function resume(args: string[]): Promise<number> {
     const memo = described.memo as { pipelineYaml?: string; storeRoot?: string } | undefined;
     // A run goes on on its own task queues, with the code that started it: this store's and this build's, or the
     // shared ones of runs started before stores and builds had them.
-    const owner = ownRun(workflowId, described.taskQueue, memo, 'resume');
+    const owner = await ownRun(workflowId, described.taskQueue, memo, 'resume');
     if (owner.build && owner.build !== buildId())
       throw new InvalidInputError(
         `${workflowId} was started by code of build ${owner.build}, and this checkout is build ${buildId()}: a run goes on only on the code that started it (a replay on other code can break it). Resume it from a checkout of that code, or run the pipeline again here with \`legible run\` (steps whose inputs are unchanged reuse their stored results).`,
@@ -355,7 +374,7 @@ async function runs(args: string[]): Promise<number> {
     }
     const settings = (r: (typeof rows)[number]) => (r.settings ? Object.entries(r.settings).map(([k, v]) => `${k} ${v}`).join(', ') : '');
     // Whose run it is: this store's, another store's (by its id), or from before stores had ids.
-    const own = new ArtifactStore(stateDir()).id();
+    const own = await openStore(stateDir()).id();
     const store = (r: (typeof rows)[number]) => {
       const id = queueOwner(r.taskQueue)?.store;
       return id === undefined ? '-' : id === own ? 'this' : id;
@@ -428,7 +447,7 @@ async function report(args: string[]): Promise<number> {
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     // Its artifacts (and large payloads) are in the store that ran it.
-    ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string } | undefined, 'report');
+    await ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string; store?: string } | undefined, 'report');
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if (values.format === 'json') {
       console.log(reportJson(workflowId, result));
@@ -440,7 +459,7 @@ async function report(args: string[]): Promise<number> {
     }
     const out = values.out ?? join(stateDir(), 'reports', workflowId);
     const pipelineYaml = (d.memo as { pipelineYaml?: string } | undefined)?.pipelineYaml;
-    const written = writeReport(out, workflowId, result, new ArtifactStore(stateDir()), pipelineYaml);
+    const written = await writeReport(out, workflowId, result, await openCheckedStore(stateDir()), pipelineYaml);
     console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
     return 0;
   });
@@ -457,14 +476,14 @@ async function exportCommand(args: string[]): Promise<number> {
     const handle = legibleClient(server.connection, stateDir()).workflow.getHandle(workflowId);
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: export needs a completed run`);
-    ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string } | undefined, 'export');
+    await ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string; store?: string } | undefined, 'export');
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if ('points' in result) {
       throw new InvalidInputError(`${workflowId} is a sweep: export one of its points (${result.points.map((p) => p.workflowId).join(', ')})`);
     }
     const out = resolve(values.out!);
     await initBackend();
-    const { config, explanations } = exportRun(new ArtifactStore(stateDir()), currentReport(result, workflowId), workflowId, out);
+    const { config, explanations } = await exportRun(await openCheckedStore(stateDir()), currentReport(result, workflowId), workflowId, out);
     console.log(`Exported ${workflowId} to ${out}:\n  ${MODEL_FILE} (${config.kind}, ${config.spec.hidden.map((h) => `${h.name}[${h.width}]`).join(' → ')}), ${CONFIG_FILE}, ${EXPLANATIONS_FILE} (${explanations} units)`);
     return 0;
   });
@@ -585,11 +604,11 @@ async function followRun(workflowId: string, handle: WorkflowHandle, server: Ser
  * The store and build of a run (from its workflow task queue), refusing a run of another store, whose artifacts and
  * large payloads are there: `command` it with that store's LEGIBLE_HOME (kept in the memo).
  */
-function ownRun(workflowId: string, taskQueue: string, memo: { storeRoot?: string } | undefined, command: string): QueueOwner {
+async function ownRun(workflowId: string, taskQueue: string, memo: { storeRoot?: string; store?: string } | undefined, command: string): Promise<QueueOwner> {
   const owner = queueOwner(taskQueue);
-  if (!owner || (owner.store && owner.store !== new ArtifactStore(stateDir()).id())) {
-    const where = memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
-    throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${taskQueue.replace(/-workflows$/, '-*')}, this store's ${storeQueuePrefix(stateDir())}-*, LEGIBLE_HOME=${stateDir()}): ${command} it with ${where}`);
+  if (!owner || (owner.store && owner.store !== (await openStore(stateDir()).id()))) {
+    const where = memo?.store ? `LEGIBLE_STORE=${memo.store}` : memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
+    throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${taskQueue.replace(/-workflows$/, '-*')}, this store's ${await storeQueuePrefix(stateDir())}-*, ${openStore(stateDir()).location}): ${command} it with ${where}`);
   }
   return owner;
 }

@@ -127,10 +127,10 @@ export class ChatClient {
         problems.push({ attempt, content: reply.refusal ?? reply.content, problem });
         conversation = [...messages, { role: 'assistant', content: reply.refusal ?? reply.content }, { role: 'user', content: `That answer cannot be used (${problem}). Answer again, with the JSON only.` }];
       }
-      const saved = this.store.putJson('malformed-answers', { model: this.settings.model, purpose, messages, answers: problems });
+      const saved = await this.store.putJson('malformed-answers', { model: this.settings.model, purpose, messages, answers: problems });
       throw new MalformedAnswerError(
         `${this.settings.model} gave no well-formed ${purpose} answer in ${problems.length} attempts (last: ${problems.at(-1)!.problem}); ` +
-          `the answers are saved as artifact ${saved.sha256.slice(0, 12)} in ${this.store.root}`,
+          `the answers are saved as artifact ${saved.sha256.slice(0, 12)} in ${this.store.location}`,
       );
     });
     if (reused) this.usage.cachedCalls++;

@@ -400,7 +400,7 @@ export async function trainDictionary(
   s: DictionarySettings,
   seed: number,
   onEpoch?: (p: { epoch: number; epochs: number; loss: number }) => void,
-  checkpoints?: { resumeFrom?: DictionaryCheckpoint; onCheckpoint?: (c: DictionaryCheckpoint) => void },
+  checkpoints?: { resumeFrom?: DictionaryCheckpoint; onCheckpoint?: (c: DictionaryCheckpoint) => Promise<void> | void },
 ): Promise<{ sae: SparseAutoencoder; stats: DictionaryStats; resampled: number; seconds: number; samplesPerSecond: number }> {
   const n = x.length / inputs;
   const features = Math.max(1, Math.round(inputs * s.expansion));
@@ -462,7 +462,7 @@ export async function trainDictionary(
         resampled += dead.length;
       }
       if (checkpoints?.onCheckpoint && epoch < s.epochs - 1) {
-        checkpoints.onCheckpoint({ epoch: epoch + 1, resampled, rngState: rng.state32, sae: sae.toBundle(), optimizer: optimizer.save() });
+        await checkpoints.onCheckpoint({ epoch: epoch + 1, resampled, rngState: rng.state32, sae: sae.toBundle(), optimizer: optimizer.save() });
       }
     }
     seconds = (performance.now() - started) / 1000;

@@ -4,7 +4,8 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
-import { writeAtomically, type Bundle } from '../store/artifacts';
+import type { Bundle } from '../store/artifacts';
+import { writeAtomically } from '../store/directory';
 import type { LanguageModel, ModelMeta, ModelSpec } from './language-model';
 import { decodeSafetensors, encodeSafetensors } from './safetensors';
 

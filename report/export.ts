@@ -7,7 +7,8 @@ import { gpt2TokenId } from '../data/tokenizers';
 import { readLabels } from '../llm/artifacts';
 import { writeExportedModel, type ExportConfig, type ExportedLayer } from '../nn/exported-model';
 import { modelFromBundle, type ModelMeta } from '../nn/language-model';
-import { writeAtomically, type ArtifactStore } from '../store/artifacts';
+import type { ArtifactStore } from '../store/artifacts';
+import { writeAtomically } from '../store/directory';
 import type { PipelineReport } from '../workflows/pipeline';
 
 export const EXPLANATIONS_FILE = 'explanations.jsonl';
@@ -35,18 +36,19 @@ export interface ExportedExplanation {
  * Writes a run's final model (model.safetensors, config.json) and explanations.jsonl into `dir`. Returns the
  * config and how many explanation lines were written. Reads every artifact from `store`, the store that ran it.
  */
-export function exportRun(store: ArtifactStore, report: PipelineReport, workflowId: string, dir: string): { config: ExportConfig; explanations: number } {
-  const { meta: corpus } = corpusFromBundle(store.getBundle<CorpusMeta>(report.corpus.ref));
-  const model = modelFromBundle(store.getBundle<ModelMeta>(report.finalModel));
+export async function exportRun(store: ArtifactStore, report: PipelineReport, workflowId: string, dir: string): Promise<{ config: ExportConfig; explanations: number }> {
+  const { meta: corpus } = corpusFromBundle(await store.getBundle<CorpusMeta>(report.corpus.ref));
+  const model = modelFromBundle(await store.getBundle<ModelMeta>(report.finalModel));
   const explanations: ExportedExplanation[] = [];
-  const layers: ExportedLayer[] = model.spec.hidden.map((h, depth) => {
-    const processed = report.layers.find((l) => l.layer === h.name);
-    const legible = new Set(processed?.legibleUnits ?? []);
-    const all = Array.from({ length: h.width }, (_, u) => u);
-    if (processed) explanations.push(...layerExplanations(store, processed, legible));
-    return { name: h.name, depth, width: h.width, processed: !!processed, legible: [...legible].sort((a, b) => a - b), free: all.filter((u) => !legible.has(u)) };
-  });
   try {
+    const layers: ExportedLayer[] = [];
+    for (const [depth, h] of model.spec.hidden.entries()) {
+      const processed = report.layers.find((l) => l.layer === h.name);
+      const legible = new Set(processed?.legibleUnits ?? []);
+      const all = Array.from({ length: h.width }, (_, u) => u);
+      if (processed) explanations.push(...(await layerExplanations(store, processed, legible)));
+      layers.push({ name: h.name, depth, width: h.width, processed: !!processed, legible: [...legible].sort((a, b) => a - b), free: all.filter((u) => !legible.has(u)) });
+    }
     const { tokenizer } = corpus;
     const config = writeExportedModel(dir, model, {
       tokenizer,
@@ -62,9 +64,9 @@ export function exportRun(store: ArtifactStore, report: PipelineReport, workflow
   }
 }
 
-function layerExplanations(store: ArtifactStore, l: PipelineReport['layers'][number], legible: Set<number>): ExportedExplanation[] {
-  const own = readLabels(store, l.labels);
-  const aligned = readLabels(store, l.alignedLabels);
+async function layerExplanations(store: ArtifactStore, l: PipelineReport['layers'][number], legible: Set<number>): Promise<ExportedExplanation[]> {
+  const own = await readLabels(store, l.labels);
+  const aligned = await readLabels(store, l.alignedLabels);
   const before = new Map(l.scoresBefore.map((s) => [s.unit, s.allTokens]));
   const after = new Map(l.scoresAfter.map((s) => [s.unit, s.allTokens]));
   const features = new Map((l.dictionary?.assignments ?? []).map((a) => [a.neuron, { feature: a.feature, correlation: a.correlation }]));

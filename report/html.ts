@@ -43,14 +43,14 @@ export interface WrittenReport {
 }
 
 /** Writes the report of a finished run or sweep into `dir` (index.html and one SVG per chart). */
-export function writeReport(dir: string, workflowId: string, result: PipelineReport | PipelineReportV1 | SweepReport, store: ArtifactStore, pipelineYaml?: string): WrittenReport {
+export async function writeReport(dir: string, workflowId: string, result: PipelineReport | PipelineReportV1 | SweepReport, store: ArtifactStore, pipelineYaml?: string): Promise<WrittenReport> {
   mkdirSync(dir, { recursive: true });
   const charts: [string, string][] = [];
   const chart = (name: string, svg: string) => {
     charts.push([`${name}.svg`, svg]);
     return `<figure>${svg}</figure>`;
   };
-  const body = 'points' in result ? sweepSection(result, chart, store) : runSection(currentReport(result, workflowId), chart, store, '');
+  const body = 'points' in result ? await sweepSection(result, chart, store) : await runSection(currentReport(result, workflowId), chart, store, '');
   const title = 'points' in result ? `Legible sweep ${result.pipeline}` : `Legible run ${result.pipeline}`;
   const yaml = pipelineYaml ? `<section><h2>Pipeline</h2><pre class="yaml">${esc(pipelineYaml)}</pre></section>` : '';
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}</style></head><body>
@@ -65,7 +65,7 @@ ${body}${yaml}
 
 type Chart = (name: string, svg: string) => string;
 
-function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): string {
+async function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): Promise<string> {
   const rows = sweepRows(r);
   const m = (xs: number[]) => meanAndSpread(xs).mean;
   const curve = chart(
@@ -100,16 +100,17 @@ function sweepSection(r: SweepReport, chart: Chart, store: ArtifactStore): strin
         `<tr data-point="${i}"><td>${esc(x.settings || '(none)')}</td><td>${x.seeds.length}</td>${cell(x.legibleBefore, 'legibleBefore')}${cell(x.legibleAfter, 'legibleAfter')}${cell(x.freeAfter, 'freeAfter')}${cell(x.recovered, 'recovered')}${cell(x.perplexity, 'perplexity', 1)}${cell(x.controlPerplexity, 'controlPerplexity', 1)}${cell(x.basePerplexity, 'basePerplexity', 1)}<td class="num" data-value="${m(x.vsControl.map((e) => e.value))}" data-key="vsControl">${esc(versusControl(x.vsControl))}</td></tr>`,
     )
     .join('')}</tbody></table>`;
-  const points = r.points
-    .map((p, i) => `<details><summary>Point ${i}: ${esc(Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '))} (<code>${esc(p.workflowId)}</code>)</summary>${runSection(currentReport(p.report, p.workflowId), chart, store, `point${i}-`)}</details>`)
-    .join('');
+  let points = '';
+  for (const [i, p] of r.points.entries()) {
+    points += `<details><summary>Point ${i}: ${esc(Object.entries(p.settings).map(([k, v]) => `${k}=${v}`).join(' '))} (<code>${esc(p.workflowId)}</code>)</summary>${await runSection(currentReport(p.report, p.workflowId), chart, store, `point${i}-`)}</details>`;
+  }
   return `<section><h2>Tradeoff</h2><p>One row per setting; with several seeds, the mean ± standard deviation over seeds. Scores are mean all-tokens correlations on the score text over the layers that have legible (or free) neurons; a setting without legible neurons has no point on the curve. Control: the same training schedule with no legible neurons. Final − control: held-out loss difference, paired over sentences (one seed: its 95% interval). Recovered: the legible neurons' substitution by their labels after alignment, against mean ablation (mean over layers).</p><div class="charts">${curve}${faithful}</div>${table}${r.failed?.length ? `<pre class="failed">${esc(failedPoints(r).join('\n').trim())}</pre>` : ''}</section>${points}`;
 }
 
 const EXPLAINED = `<p>Every score is the Pearson correlation between a neuron's true activations and the activations a simulator predicts from its label alone, on every token of the <em>score text</em>: held-out sentences that neither the labels nor the choice of legible neurons saw. A neuron's activation at a token is computed from the tokens up to and including it (a window of them for the MLP, the sentence so far for the transformer); the model then predicts the next token. <strong>Before</strong>: each neuron's own label, on the model before its layer was aligned. <strong>After</strong>: the label the neuron was aligned to (its own; in dictionary mode, its feature's), on the model after alignment and retraining, on the same tokens. Means over the group with a 95% interval (bootstrap over sentences and neurons); gain = after − before, paired. Task: held-out next-token loss in nats per token (perplexity = e<sup>loss</sup>) with 95% intervals over sentences; the <strong>matched control</strong> is the same training schedule with no legible neurons; differences are paired over the same sentences (negative: the constructed model predicts better).</p>`;
 
-function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefix: string): string {
-  const corpus = corpusFromBundle(store.getBundle<CorpusMeta>(r.corpus.ref));
+async function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefix: string): Promise<string> {
+  const corpus = corpusFromBundle(await store.getBundle<CorpusMeta>(r.corpus.ref));
   const scores = `<table class="layers"><thead><tr><th>layer</th><th>legible</th><th>legible before</th><th>after</th><th>gain</th><th>free before</th><th>after</th></tr></thead><tbody>${r.layers
     .map((l) => {
       const some = l.legibleUnits.length > 0;
@@ -161,7 +162,8 @@ function runSection(r: PipelineReport, chart: Chart, store: ArtifactStore, prefi
         )
         .join('')}</tbody></table><p class="meta">Held-out loss increase (nats per token, 95% interval over sentences) of the final model when a group of the layer's neurons is held at zero, or each at its mean activation on the held-out text. ReLU neurons are never negative, so zeroing moves dense neurons further from their usual values than sparse ones: mean ablation is the fairer comparison. Random: the mean over 5 random subsets of the legible group's size.</p>`
     : '';
-  const layers = r.layers.map((l) => layerSection(l, corpus, chart, store, prefix)).join('');
+  let layers = '';
+  for (const l of r.layers) layers += await layerSection(l, corpus, chart, store, prefix);
   return `<section><h2>Per layer</h2>
 <p>${esc(describeCorpus(r.corpus))}; seed ${r.seed}; base model held-out loss ${esc(withInterval(taskLoss(r.base)))}, perplexity ${r.base.perplexity.toFixed(1)}. Backend: ${esc(r.backends.join(', '))}.</p>
 ${EXPLAINED}<h3>Explanation scores (all tokens of the score text)</h3>${scores}<p class="meta" data-key="legibleLabels">Labels of the legible neurons: ${esc(r.layers.map((l) => `${l.layer} ${labelLine(l)}`).join('; '))}.</p><h3>Top-and-random and random-only</h3><p class="meta">Each neuron's ${r.layers[0]?.sentencesPerUnit?.top ?? 0} top-activating and ${r.layers[0]?.sentencesPerUnit?.random ?? 0} random score sentences, chosen from the activations before alignment and reused after; mean over neurons with a 95% interval. "Constant": neurons whose simulation is constant on their random sentences (random-only is then 0 by definition).</p>${other}<h3>Task metric (held-out loss, nats per token)</h3>${tasks}<div class="charts">${task}${dependence}</div>${ablation ? `<h3>Dependence of the final model</h3>${ablation}` : ''}</section>${faithfulnessSection(r, chart, prefix)}${layers}`;
@@ -212,7 +214,7 @@ const unitCell = (s: UnitScore | undefined, key: string) => (s?.allTokensCi95 ? 
 const taskLoss = (m: { loss: number; ci95: { loss: [number, number] } }): Estimate => ({ value: m.loss, ci95: m.ci95.loss });
 const perNeuron = (x: number, units: number) => (units === 0 ? 0 : x / units);
 
-function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle>, chart: Chart, store: ArtifactStore, prefix: string): string {
+async function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle>, chart: Chart, store: ArtifactStore, prefix: string): Promise<string> {
   const legible = new Set(l.legibleUnits);
   const pick = (scores: UnitScore[], isLegible: boolean) => scores.filter((s) => legible.has(s.unit) === isLegible).map((s) => s.allTokens);
   const hist = chart(
@@ -228,13 +230,13 @@ function layerSection(l: LayerReport, corpus: ReturnType<typeof corpusFromBundle
       'explanation score (all tokens of the score text)',
     ),
   );
-  const b = store.getBundle<{ width: number }>(l.recordsAfter);
+  const b = await store.getBundle<{ width: number }>(l.recordsAfter);
   const truth = activationsOnSplit(corpus, 'score', b.meta.width, b.arrays.activations as Float32Array);
-  const before = store.getBundle<{ width: number }>(l.recordsBefore);
+  const before = await store.getBundle<{ width: number }>(l.recordsBefore);
   const chooseFrom = activationsOnSplit(corpus, 'score', before.meta.width, before.arrays.activations as Float32Array);
-  const ownLabels = readLabels(store, l.labels);
-  const alignedLabels = readLabels(store, l.alignedLabels);
-  const simulated = readSimulations(store, l.simulations, truth.words.length);
+  const ownLabels = await readLabels(store, l.labels);
+  const alignedLabels = await readLabels(store, l.alignedLabels);
+  const simulated = await readSimulations(store, l.simulations, truth.words.length);
   const scoreBefore = new Map(l.scoresBefore.map((s) => [s.unit, s]));
   const scoreAfter = new Map(l.scoresAfter.map((s) => [s.unit, s]));
   const feature = new Map((l.dictionary?.assignments ?? []).map((a) => [a.neuron, a]));

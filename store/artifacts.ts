@@ -1,13 +1,14 @@
-// The artifact store: a content-addressed local directory where steps keep what is too large for a workflow
-// payload (weights, activations, corpora, labels). Writes are atomic (temp file, then rename), and an artifact's
-// name is the sha256 of its bytes, so writing the same thing twice costs nothing and a reference never goes stale.
-// Step results are memoised by the hash of their inputs, so a retried or replayed step reuses finished work, and
-// a step that several workers reach at once (the sweep points' shared base model) is computed once.
+// The artifact store: where steps keep what is too large for a workflow payload (weights, activations, corpora,
+// labels), content-addressed, over an object store that is either a local directory (store/directory.ts) or an
+// S3-compatible bucket shared by several machines (store/s3.ts, with a local cache). An artifact's name is the sha256
+// of its bytes, so writing the same thing twice costs nothing and a reference never goes stale. Step results are
+// memoised by the hash of their inputs, so a retried or replayed step reuses finished work, and a step that several
+// workers reach at once (the sweep points' shared base model) is computed once. store/open.ts chooses the store.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError } from '../data/errors';
+import { writeAtomically } from './directory';
 
 /** A reference to an artifact: small, JSON, safe to pass through Temporal. */
 export interface ArtifactRef {
@@ -24,105 +25,168 @@ export interface Bundle<M = unknown> {
   arrays: Record<string, NumericArray>;
 }
 
+/** The computation of a step, claimed by one worker; `release` lets others claim it again. */
+export interface Claim {
+  release(): Promise<void>;
+}
+
+/**
+ * Where a store keeps its objects, by key ("artifacts/ab/abcd…", "steps/…json"). Every write is whole or not at all.
+ * Keys are relative paths; a key and "key/…" never both exist.
+ */
+export interface ObjectStore {
+  /** Where the objects are, for messages: a directory, or "s3://bucket/prefix at endpoint". */
+  readonly location: string;
+  /** The object's bytes, or undefined when there is none. */
+  read(key: string): Promise<Buffer | undefined>;
+  exists(key: string): Promise<boolean>;
+  write(key: string, bytes: Uint8Array): Promise<void>;
+  /** Writes a small object only if there is none under `key`; false when one was there. */
+  create(key: string, bytes: Uint8Array): Promise<boolean>;
+  remove(key: string): Promise<void>;
+  /**
+   * Claims the computation that `key` (a lock object) guards, or resolves undefined while another worker holds it. A
+   * holder that died (killed mid-step) loses its claim and the next caller takes it over.
+   */
+  claim(key: string): Promise<Claim | undefined>;
+  /** Checks at start that the store can be read and written; throws InvalidInputError naming what is wrong. */
+  check(): Promise<void>;
+}
+
 const MAGIC = 'LGB1';
 
 export class ArtifactStore {
-  constructor(readonly root: string) {}
+  private identity: Promise<string> | undefined;
 
   /**
-   * This store's identity: 16 random hex digits made when it is first asked for and kept in `<root>/store-id`. Runs
-   * and workers of one store share task queues named after it, so that the workers of another store on the same
-   * Temporal server never take this store's work (and every machine that mounts this store takes part).
+   * @param objects where artifacts and step results live
+   * @param cache a local directory that keeps a copy of every artifact this machine wrote or read (content-addressed,
+   *   so a large artifact crosses the network once per machine); none where `objects` is a local directory itself.
+   *   It only ever holds artifacts that `objects` has.
    */
-  id(): string {
-    const path = join(this.root, 'store-id');
-    if (!existsSync(path)) {
-      mkdirSync(this.root, { recursive: true });
-      // Written whole to a file of its own, then linked into place: of two processes creating it at once, one link
-      // wins and the other reads the winner's identity, never a file still being written.
-      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      writeFileSync(tmp, `${randomBytes(8).toString('hex')}\n`);
-      try {
-        linkSync(tmp, path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-    }
-    const id = readFileSync(path, 'utf8').trim();
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new InvalidInputError(`${path} should hold 16 hex digits (this store's identity), not "${id.slice(0, 40)}"`);
-    return id;
+  constructor(
+    readonly objects: ObjectStore,
+    readonly cache?: string,
+  ) {}
+
+  /** Where the store is, for messages. */
+  get location(): string {
+    return this.objects.location;
   }
 
-  private pathOf(sha256: string): string {
-    return join(this.root, 'artifacts', sha256.slice(0, 2), sha256);
+  /**
+   * This store's identity: 16 random hex digits made when it is first asked for and kept in the object `store-id`.
+   * Runs and workers of one store share task queues named after it, so that the workers of another store on the same
+   * Temporal server never take this store's work (and every machine that uses this store takes part).
+   */
+  id(): Promise<string> {
+    this.identity ??= (async () => {
+      // Of two processes creating it at once, one creates it and both read the winner's.
+      await this.objects.create('store-id', Buffer.from(`${randomBytes(8).toString('hex')}\n`));
+      const id = (await this.objects.read('store-id'))?.toString('utf8').trim() ?? '';
+      if (!/^[0-9a-f]{16}$/.test(id)) throw new InvalidInputError(`store-id in ${this.location} should hold 16 hex digits (this store's identity), not "${id.slice(0, 40)}"`);
+      return id;
+    })();
+    this.identity.catch(() => (this.identity = undefined));
+    return this.identity;
   }
 
-  putBytes(kind: string, bytes: Uint8Array): ArtifactRef {
+  private keyOf(sha256: string): string {
+    return `artifacts/${sha256.slice(0, 2)}/${sha256}`;
+  }
+
+  private cached(sha256: string): string | undefined {
+    return this.cache && join(this.cache, this.keyOf(sha256));
+  }
+
+  async putBytes(kind: string, bytes: Uint8Array): Promise<ArtifactRef> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const path = this.pathOf(sha256);
-    if (!existsSync(path)) writeAtomically(path, bytes);
-    return { kind, sha256, bytes: bytes.byteLength };
+    const ref = { kind, sha256, bytes: bytes.byteLength };
+    const copy = this.cached(sha256);
+    if (copy && existsSync(copy)) return ref; // the cache holds only what the store has
+    const key = this.keyOf(sha256);
+    if (!(await this.objects.exists(key))) await this.objects.write(key, bytes);
+    if (copy) writeAtomically(copy, bytes);
+    return ref;
   }
 
-  getBytes(ref: ArtifactRef): Buffer {
-    const path = this.pathOf(ref.sha256);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch {
-      throw new InvalidInputError(`artifact ${ref.kind} ${ref.sha256.slice(0, 12)} is missing from the store at ${this.root}`);
+  /** The artifact's bytes, checked against its hash; InvalidInputError where it is missing or corrupt. */
+  async getBytes(ref: ArtifactRef): Promise<Buffer> {
+    const what = `artifact ${ref.kind} ${ref.sha256.slice(0, 12)}`;
+    const copy = this.cached(ref.sha256);
+    if (copy && existsSync(copy)) {
+      const bytes = readFileSync(copy);
+      if (sha256Of(bytes) === ref.sha256) return bytes;
+      rmSync(copy, { force: true }); // a damaged copy: fetch it again
     }
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (sha256 !== ref.sha256) throw new InvalidInputError(`artifact ${ref.kind} ${ref.sha256.slice(0, 12)} is corrupt (its content hashes to ${sha256.slice(0, 12)})`);
+    const bytes = await this.objects.read(this.keyOf(ref.sha256));
+    if (!bytes) throw new InvalidInputError(`${what} is missing from the store at ${this.location}`);
+    const sha256 = sha256Of(bytes);
+    if (sha256 !== ref.sha256) throw new InvalidInputError(`${what} is corrupt in ${this.location} (its content hashes to ${sha256.slice(0, 12)})`);
+    if (copy) writeAtomically(copy, bytes);
     return bytes;
   }
 
-  putJson(kind: string, value: unknown): ArtifactRef {
+  putJson(kind: string, value: unknown): Promise<ArtifactRef> {
     return this.putBytes(kind, Buffer.from(JSON.stringify(value)));
   }
 
-  getJson<T>(ref: ArtifactRef): T {
-    return JSON.parse(this.getBytes(ref).toString('utf8')) as T;
+  async getJson<T>(ref: ArtifactRef): Promise<T> {
+    return JSON.parse((await this.getBytes(ref)).toString('utf8')) as T;
   }
 
-  putBundle(kind: string, bundle: Bundle): ArtifactRef {
+  putBundle(kind: string, bundle: Bundle): Promise<ArtifactRef> {
     return this.putBytes(kind, encodeBundle(bundle));
   }
 
-  getBundle<M>(ref: ArtifactRef): Bundle<M> {
-    return decodeBundle<M>(this.getBytes(ref), `${ref.kind} ${ref.sha256.slice(0, 12)}`);
+  async getBundle<M>(ref: ArtifactRef): Promise<Bundle<M>> {
+    return decodeBundle<M>(await this.getBytes(ref), `${ref.kind} ${ref.sha256.slice(0, 12)}`);
   }
 
-  /** Where the result of `step` for inputs `key` is kept (and, while it is computed, `.lock` beside it). */
-  stepFile(step: string, key: unknown): string {
+  /** The key of the record `step` keeps for inputs `key` (its memoised result; `.lock` beside it while computed). */
+  recordKey(step: string, key: unknown): string {
     const id = createHash('sha256').update(JSON.stringify({ step, key })).digest('hex');
-    return join(this.root, 'steps', `${step}-${id.slice(0, 32)}.json`);
+    return `steps/${step}-${id.slice(0, 32)}.json`;
+  }
+
+  /** A small JSON record of a step (a result, the latest checkpoint's reference), or undefined. */
+  async readRecord<T>(step: string, key: unknown): Promise<T | undefined> {
+    const bytes = await this.objects.read(this.recordKey(step, key));
+    return bytes && (JSON.parse(bytes.toString('utf8')) as T);
+  }
+
+  writeRecord(step: string, key: unknown, value: unknown): Promise<void> {
+    return this.objects.write(this.recordKey(step, key), Buffer.from(JSON.stringify(value)));
+  }
+
+  removeRecord(step: string, key: unknown): Promise<void> {
+    return this.objects.remove(this.recordKey(step, key));
   }
 
   /**
    * Runs `compute` unless a result for exactly these inputs is already stored, in which case that result is returned.
-   * `key` must capture every input that changes the result. While another process on this machine (or another step
-   * in this one) computes the same result, this waits for it instead of computing it twice, calling `whileWaiting`
-   * every half second; if that computation stops without a result, this one takes over.
+   * `key` must capture every input that changes the result. While another worker of this store (on this machine or
+   * another) computes the same result, this waits for it instead of computing it twice, calling `whileWaiting` every
+   * half second; if that computation stops without a result, this one takes over.
    */
   async memoise<R>(step: string, key: unknown, compute: () => Promise<R>, whileWaiting?: () => void): Promise<{ result: R; reused: boolean }> {
-    const path = this.stepFile(step, key);
-    const stored = () => (existsSync(path) ? { result: JSON.parse(readFileSync(path, 'utf8')) as R, reused: true } : undefined);
+    const stored = async () => {
+      const result = await this.readRecord<R>(step, key);
+      return result === undefined ? undefined : { result, reused: true };
+    };
     for (;;) {
-      const found = stored();
+      const found = await stored();
       if (found) return found;
-      const claim = claimComputation(`${path}.lock`);
+      const claim = await this.objects.claim(`${this.recordKey(step, key)}.lock`);
       if (claim) {
         try {
-          const again = stored(); // finished between the first look and the claim
+          const again = await stored(); // finished between the first look and the claim
           if (again) return again;
           const result = await compute();
-          writeAtomically(path, Buffer.from(JSON.stringify(result)));
+          await this.writeRecord(step, key, result);
           return { result, reused: false };
         } finally {
-          claim.release();
+          await claim.release();
         }
       }
       whileWaiting?.();
@@ -131,49 +195,8 @@ export class ArtifactStore {
   }
 }
 
-/**
- * Claims the computation behind a lock file (created exclusively, holding this process's id and host). A lock whose
- * process is gone (killed mid-step) is taken over; a lock held on another machine sharing the store is not waited
- * for (computing a result twice is harmless: it is the same result, written atomically).
- */
-function claimComputation(lock: string): { release(): void } | undefined {
-  const held = { release: () => rmSync(lock, { force: true }) };
-  mkdirSync(join(lock, '..'), { recursive: true });
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname() }), { flag: 'wx' });
-      return held;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let owner: { pid?: number; host?: string } = {};
-    try {
-      owner = JSON.parse(readFileSync(lock, 'utf8')) as typeof owner;
-    } catch {
-      continue; // released (or half written) just now: try again
-    }
-    if (owner.host !== hostname()) return { release: () => undefined };
-    if (owner.pid !== undefined && isAlive(owner.pid)) return undefined;
-    rmSync(lock, { force: true }); // its process is gone
-  }
-  return undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Writes a file whole or not at all (to a temporary file beside it, then renamed), making its directory. */
-export function writeAtomically(path: string, bytes: Uint8Array): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function encodeBundle(bundle: Bundle): Buffer {

@@ -23,7 +23,10 @@ interface StartOptions {
   namespace?: string;
   queuePrefix?: string;
   workflowId?: string;
-  /** The artifact store's directory, kept in the memo (where a resume or report of the run must look); its large payloads go there. */
+  /**
+   * The artifact store's directory (LEGIBLE_HOME), kept in the memo with LEGIBLE_STORE where set: where a resume or
+   * report of the run must look. Its large payloads go there.
+   */
   storeRoot?: string;
 }
 
@@ -33,7 +36,7 @@ function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText:
     // The pipeline, its hash and the start time to the second, and four random hex digits: two runs started in the
     // same second get ids of their own.
     workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(2).toString('hex')}`,
-    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) },
+    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...(process.env.LEGIBLE_STORE ? { store: process.env.LEGIBLE_STORE } : {}) },
     // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
     workflowTaskTimeout: '1m',
     typedSearchAttributes: [

@@ -9,7 +9,8 @@
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { InvalidInputError } from '../data/errors';
-import { ArtifactStore, type ArtifactRef } from '../store/artifacts';
+import type { ArtifactRef, ArtifactStore } from '../store/artifacts';
+import { openStore } from '../store/open';
 
 /** The encoding of a payload that is a reference to one in the artifact store. */
 export const OFFLOADED_ENCODING = 'binary/legible-artifact';
@@ -31,28 +32,33 @@ export class ArtifactPayloadCodec implements PayloadCodec {
   ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((p) => {
-      const bytes = temporal.api.common.v1.Payload.encode(p).finish();
-      if (bytes.byteLength <= this.aboveBytes) return p;
-      const ref = this.store.putBytes('payload', bytes);
-      return { metadata: { encoding: text.encode(OFFLOADED_ENCODING) }, data: text.encode(JSON.stringify(ref)) };
-    });
+    return Promise.all(
+      payloads.map(async (p) => {
+        const bytes = temporal.api.common.v1.Payload.encode(p).finish();
+        if (bytes.byteLength <= this.aboveBytes) return p;
+        const ref = await this.store.putBytes('payload', bytes);
+        return { metadata: { encoding: text.encode(OFFLOADED_ENCODING) }, data: text.encode(JSON.stringify(ref)) };
+      }),
+    );
   }
 
   /** Throws InvalidInputError where a referenced payload is missing from this store (another store's run). */
   async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((p) => {
-      const encoding = p.metadata?.encoding;
-      if (!encoding || Buffer.from(encoding).toString('utf8') !== OFFLOADED_ENCODING) return p;
-      const ref = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as ArtifactRef;
-      let bytes: Buffer;
-      try {
-        bytes = this.store.getBytes(ref);
-      } catch (err) {
-        throw new InvalidInputError(`a payload of ${ref.bytes} bytes kept in the artifact store is missing from ${this.store.root}: the run belongs to another store (set LEGIBLE_HOME to that store's directory) (${(err as Error).message})`);
-      }
-      return temporal.api.common.v1.Payload.decode(bytes);
-    });
+    return Promise.all(
+      payloads.map(async (p) => {
+        const encoding = p.metadata?.encoding;
+        if (!encoding || Buffer.from(encoding).toString('utf8') !== OFFLOADED_ENCODING) return p;
+        const ref = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as ArtifactRef;
+        let bytes: Buffer;
+        try {
+          bytes = await this.store.getBytes(ref);
+        } catch (err) {
+          if (!(err instanceof InvalidInputError)) throw err; // the store did not answer: worth another try
+          throw new InvalidInputError(`a payload of ${ref.bytes} bytes kept in the artifact store is missing from ${this.store.location}: the run belongs to another store (set LEGIBLE_HOME, or LEGIBLE_STORE, to that store's) (${err.message})`);
+        }
+        return temporal.api.common.v1.Payload.decode(bytes);
+      }),
+    );
   }
 }
 
@@ -64,7 +70,7 @@ export function offloadBytes(env: NodeJS.ProcessEnv = process.env): number {
   return Number(v);
 }
 
-/** The data converter of every Legible client and worker of the store at `storeRoot`. */
+/** The data converter of every Legible client and worker of the store of `storeRoot` (LEGIBLE_HOME; see openStore). */
 export function dataConverterFor(storeRoot: string, aboveBytes = offloadBytes()): DataConverter {
-  return { payloadCodecs: [new ArtifactPayloadCodec(new ArtifactStore(storeRoot), aboveBytes)] };
+  return { payloadCodecs: [new ArtifactPayloadCodec(openStore(storeRoot), aboveBytes)] };
 }

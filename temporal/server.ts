@@ -1,4 +1,5 @@
-// The Temporal server and CLI helpers: finds the Temporal CLI (or builds the pinned version with Go into .tools/bin),
+// The Temporal server and CLI helpers: finds the Temporal CLI (or builds the pinned version with Go into .tools/bin,
+// through ensureGoTool, which also builds the project's other Go tools such as the S3 gateway of store/s3-server.ts),
 // connects to TEMPORAL_ADDRESS, and when nothing answers on a local address starts `temporal server start-dev` in
 // the background with a SQLite file under .legible/ (history survives restarts), its Web UI, and Legible's search
 // attributes. That server outlives the command that started it (so UI links keep working and later commands find
@@ -13,7 +14,8 @@ import { SEARCH_ATTRIBUTES } from './search-attributes';
 
 export const PROJECT_ROOT = resolve(__dirname, '..');
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
-const LOCAL_CLI = join(PROJECT_ROOT, '.tools', 'bin', 'temporal');
+/** Where `go install` puts the tools the project builds for itself (the Temporal CLI, the S3 gateway). */
+export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
 
 export function defaultAddress(): string {
   return process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
@@ -23,32 +25,72 @@ export function stateDir(): string {
   return process.env.LEGIBLE_HOME ?? join(PROJECT_ROOT, '.legible');
 }
 
+/** A program the project builds from a pinned Go module when it is not installed (see ensureGoTool). */
+export interface GoTool {
+  /** What `go install` builds, with its version: `github.com/temporalio/cli/cmd/temporal@v1.5.1`. */
+  module: string;
+  /** The program's file name, in .tools/bin and on PATH. */
+  binary: string;
+  /** The environment variable that names the program's path, and is looked at first. */
+  envVar: string;
+  /** The program in words, for messages: `Temporal CLI` reads "No Temporal CLI was found…". */
+  what: string;
+  /** The command that builds it, for messages (default `npm run setup`). */
+  setupCommand?: string;
+  /** Arguments of a first run right after a build (its first start is slow); none means no such run. */
+  warmArgs?: string[];
+}
+
+/** The tool's path: $envVar, the project's own build in .tools/bin, or `binary` on PATH; undefined if none exists. */
+export function findGoTool(tool: GoTool): string | undefined {
+  const candidates = [process.env[tool.envVar], join(TOOLS_BIN, tool.binary), ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, tool.binary))];
+  return candidates.find((c): c is string => !!c && existsSync(c));
+}
+
+/**
+ * Finds the tool (see findGoTool) or builds its pinned module into .tools/bin with `go install` (synchronous:
+ * minutes the first time, seconds once Go's caches hold it). Returns the program's path. Throws when Go is missing
+ * (saying how to get it or where to point envVar) or when the build fails (with go's exit code; its output went to
+ * stderr).
+ */
+export function ensureGoTool(tool: GoTool, log: (line: string) => void = console.error): string {
+  const found = findGoTool(tool);
+  if (found) return found;
+  const local = join(TOOLS_BIN, tool.binary);
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.error || go.status !== 0) {
+    throw new Error(
+      `No ${tool.what} was found and Go is not installed to build one.\n` +
+        `Install Go (https://go.dev/dl/) and run \`${tool.setupCommand ?? 'npm run setup'}\`, or install the ${tool.what} yourself and set ${tool.envVar} to its path.`,
+    );
+  }
+  log(`Building the ${tool.what} (${tool.module}) into ${local}: a few minutes the first time, seconds after.`);
+  const built = spawnSync('go', ['install', tool.module], {
+    env: { ...process.env, GOBIN: TOOLS_BIN },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (built.status !== 0 || !existsSync(local)) throw new Error(`go install ${tool.module} failed (exit code ${built.status})`);
+  if (tool.warmArgs) spawnSync(local, tool.warmArgs);
+  return local;
+}
+
+const TEMPORAL_CLI: GoTool = {
+  module: TEMPORAL_CLI_MODULE,
+  binary: 'temporal',
+  envVar: 'TEMPORAL_CLI',
+  what: 'Temporal CLI',
+  // Warm the binary: its first start after a build is slow, and some callers wait only seconds for the server.
+  warmArgs: ['--version'],
+};
+
 /** The Temporal CLI to use: $TEMPORAL_CLI, the project's own build, or `temporal` on PATH. */
 export function findTemporalCli(): string | undefined {
-  const candidates = [process.env.TEMPORAL_CLI, LOCAL_CLI, ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'temporal'))];
-  return candidates.find((c): c is string => !!c && existsSync(c));
+  return findGoTool(TEMPORAL_CLI);
 }
 
 /** Finds the Temporal CLI or builds the pinned version into .tools/bin with `go install` (minutes the first time). */
 export function ensureTemporalCli(log: (line: string) => void = console.error): string {
-  const found = findTemporalCli();
-  if (found) return found;
-  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (go.error || go.status !== 0) {
-    throw new Error(
-      'No Temporal CLI was found and Go is not installed to build one.\n' +
-        `Install Go (https://go.dev/dl/) and run \`npm run setup\`, or install the Temporal CLI yourself and set TEMPORAL_CLI to its path.`,
-    );
-  }
-  log(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${LOCAL_CLI}: a few minutes the first time, seconds after.`);
-  const built = spawnSync('go', ['install', TEMPORAL_CLI_MODULE], {
-    env: { ...process.env, GOBIN: join(PROJECT_ROOT, '.tools', 'bin') },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (built.status !== 0 || !existsSync(LOCAL_CLI)) throw new Error(`go install ${TEMPORAL_CLI_MODULE} failed (exit code ${built.status})`);
-  // Warm the binary: its first start after a build is slow, and some callers wait only seconds for the server.
-  spawnSync(LOCAL_CLI, ['--version']);
-  return LOCAL_CLI;
+  return ensureGoTool(TEMPORAL_CLI, log);
 }
 
 export async function tryConnect(address: string, timeout = '2s'): Promise<Connection | undefined> {

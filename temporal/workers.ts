@@ -9,7 +9,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, t
 import { createActivities, type Activities } from '../activities';
 import { DEFAULT_QUEUE_PREFIX, taskQueueFor } from '../pipelines/plan';
 import type { ResourceTag } from '../pipelines/schema';
-import { ArtifactStore } from '../store/artifacts';
+import { openCheckedStore, openStore } from '../store/open';
 import { buildId, buildIdOf, CODE_ENTRIES } from './build-id';
 import { dataConverterFor } from './payload-codec';
 
@@ -26,8 +26,8 @@ export function workflowTaskQueue(prefix = DEFAULT_QUEUE_PREFIX): string {
  * The task queues of a store and a code version: `legible-<store id>-<build id>-<tag>` and `…-workflows` (see
  * ArtifactStore.id and build-id.ts). Workers of another store, or of other code, never take a run's work.
  */
-export function storeQueuePrefix(storeRoot: string, build = buildId()): string {
-  return `${DEFAULT_QUEUE_PREFIX}-${new ArtifactStore(storeRoot).id()}-${build}`;
+export async function storeQueuePrefix(storeRoot: string, build = buildId()): Promise<string> {
+  return `${DEFAULT_QUEUE_PREFIX}-${await openStore(storeRoot).id()}-${build}`;
 }
 
 /** Whose a run is, from its workflow task queue: the queues' prefix, and the store and build it names where it does. */
@@ -81,10 +81,12 @@ export function bundleWorkflows(workflowsPath = require.resolve('../workflows'))
 export async function startWorkers(o: WorkerOptions): Promise<RunningWorkers> {
   // The build id of the code these workers run: the queues carry it, and their identity shows it.
   const build = o.workflowsPath ? buildIdOf([o.workflowsPath, ...CODE_ENTRIES.slice(1)]) : buildId();
-  const prefix = o.queuePrefix ?? storeQueuePrefix(o.storeRoot, build);
+  // Bad store settings (LEGIBLE_STORE, AWS_*) fail here, before any worker polls.
+  const store = await openCheckedStore(o.storeRoot);
+  const prefix = o.queuePrefix ?? (await storeQueuePrefix(o.storeRoot, build));
   const connection = await NativeConnection.connect({ address: o.address });
   const namespace = o.namespace ?? 'default';
-  const activities = o.activities ?? createActivities(new ArtifactStore(o.storeRoot));
+  const activities = o.activities ?? createActivities(store);
   // Which code answered each task, for whoever audits the run's history.
   const identity = `legible@${build} ${process.pid}@${hostname()}`;
   // Large payloads go to (and come from) the store: see payload-codec.ts.

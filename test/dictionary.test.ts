@@ -63,7 +63,7 @@ describe('dictionary learning', () => {
   it('a dictionary resumed from an epoch checkpoint ends where an uninterrupted one ends', async () => {
     const settings = parsePipeline('name: d\nmodel: { hidden: [{ name: h, width: 2 }] }\ninterpretability: { dictionary: { expansion: 4, k: 1, epochs: 4 } }\n').interpretability.dictionary!;
     let saved: DictionaryCheckpoint | undefined;
-    const whole = await trainDictionary(neurons.train.activations, 2, settings, 3, undefined, { onCheckpoint: (c) => (c.epoch === 2 ? (saved = c) : undefined) });
+    const whole = await trainDictionary(neurons.train.activations, 2, settings, 3, undefined, { onCheckpoint: (c) => void (c.epoch === 2 && (saved = c)) });
     assert.ok(saved);
     const resumed = await trainDictionary(neurons.train.activations, 2, settings, 3, undefined, { resumeFrom: saved });
     // Within float tolerance: a restored Adam recomputes its beta powers (pow) where a running one multiplies them.

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../activities';
 import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { legibleClient, startSweepRun } from '../temporal/client';
 import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix } from '../temporal/workers';
@@ -88,9 +88,9 @@ describe('everyday commands', () => {
   it('a failing sweep point fails alone; resume runs only it again and completes the report', async () => {
     const store = mkdtempSync(join(tmpdir(), 'legible-sweep-fail-'));
     const text = pipeline('sweepfail', 'sweep: { seed: [4, 5] }\n').replace('epochs: 4', 'epochs: 1');
-    const prefix = storeQueuePrefix(store);
+    const prefix = await storeQueuePrefix(store);
     // Workers whose base-model training fails for good on seed 5: one point fails, the other must finish.
-    const real = createActivities(new ArtifactStore(store));
+    const real = createActivities(directoryStore(store));
     const activities = {
       ...real,
       trainBaseModel: async (input: Parameters<typeof real.trainBaseModel>[0]) => {

@@ -15,7 +15,7 @@ import { MlpModel } from '../nn/mlp';
 import { evaluate, recordLayer, train } from '../nn/train';
 import { createActivities } from '../activities';
 import { readLabels } from '../llm/artifacts';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,11 +106,11 @@ describe('substitution-aware retraining', () => {
 
 describe('controls', () => {
   it('permuted labels give every unit another unit\'s label', async () => {
-    const store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-permute-')));
-    const labels = store.putJson('labels', [0, 1, 2, 3].map((unit) => ({ unit, label: `label ${unit}` })));
+    const store = directoryStore(mkdtempSync(join(tmpdir(), 'legible-permute-')));
+    const labels = await store.putJson('labels', [0, 1, 2, 3].map((unit) => ({ unit, label: `label ${unit}` })));
     const pairs = derangement([0, 2, 3], 5);
     const out = await createActivities(store).permuteLabels({ labels: [labels], pairs });
-    const permuted = readLabels(store, [out.labels]);
+    const permuted = await readLabels(store, [out.labels]);
     assert.deepEqual([...permuted.keys()].sort(), [0, 2, 3]);
     for (const [unit, source] of pairs) assert.equal(permuted.get(unit), `label ${source}`);
     assert.ok([...permuted].every(([unit, label]) => label !== `label ${unit}`));

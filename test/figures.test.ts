@@ -16,7 +16,7 @@ import { MlpModel } from '../nn/mlp';
 import { evaluate, recordLayer } from '../nn/train';
 import { parsePipeline } from '../pipelines/load';
 import { meanEstimate, ratioEstimate } from '../stats/bootstrap';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { pickLegibleUnits } from '../workflows/pipeline';
 import { readFileSync } from 'node:fs';
 
@@ -145,7 +145,7 @@ describe('figures', () => {
   });
 
   it('assigns dictionary features to neurons by an optimal matching, never below the minimum correlation', async () => {
-    const store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-assign-')));
+    const store = directoryStore(mkdtempSync(join(tmpdir(), 'legible-assign-')));
     const rng = new Rng(8);
     const n = 2000;
     const x = Array.from({ length: n }, () => rng.next());
@@ -159,23 +159,23 @@ describe('figures', () => {
     // Feature 0 (the better explained) follows neuron 0 a little more than neuron 1; feature 1 is neuron 0 itself.
     // Greedy would give feature 0 neuron 0 and leave feature 1 with neuron 1 (correlation about 0): one pair.
     const f0 = x.map((v, k) => 1.1 * v + y[k]!);
-    const labels = (names: string[]) => [store.putJson('labels', names.map((label, unit) => ({ unit, label })))];
+    const labels = async (names: string[]) => [await store.putJson('labels', names.map((label, unit) => ({ unit, label })))];
     const acts = createActivities(store);
     const result = await acts.assignDictionaryFeatures({
-      neuronRecords: records([x, y]),
-      featureRecords: records([f0, x]),
+      neuronRecords: await records([x, y]),
+      featureRecords: await records([f0, x]),
       featureScores: [
         { unit: 0, allTokens: 0.8, topAndRandom: 0.8, randomOnly: 0.8, constantOnRandom: false },
         { unit: 1, allTokens: 0.5, topAndRandom: 0.5, randomOnly: 0.5, constantOnRandom: false },
       ],
-      neuronLabels: labels(['own 0', 'own 1']),
-      featureLabels: labels(['feature 0', 'feature 1']),
+      neuronLabels: await labels(['own 0', 'own 1']),
+      featureLabels: await labels(['feature 0', 'feature 1']),
       count: 2,
       minCorrelation: 0.3,
     });
     assert.deepEqual(result.assignments.map((a) => [a.feature, a.neuron]), [[0, 1], [1, 0]]);
     assert.ok(result.assignments.every((a) => a.correlation >= 0.3));
-    const strict = await acts.assignDictionaryFeatures({ neuronRecords: records([x, y]), featureRecords: records([f0, x]), featureScores: result.assignments.map((a) => ({ unit: a.feature, allTokens: a.featureScore, topAndRandom: 0, randomOnly: 0, constantOnRandom: false })), neuronLabels: labels(['own 0', 'own 1']), featureLabels: labels(['feature 0', 'feature 1']), count: 2, minCorrelation: 0.95 });
+    const strict = await acts.assignDictionaryFeatures({ neuronRecords: await records([x, y]), featureRecords: await records([f0, x]), featureScores: result.assignments.map((a) => ({ unit: a.feature, allTokens: a.featureScore, topAndRandom: 0, randomOnly: 0, constantOnRandom: false })), neuronLabels: await labels(['own 0', 'own 1']), featureLabels: await labels(['feature 0', 'feature 1']), count: 2, minCorrelation: 0.95 });
     assert.deepEqual(strict.assignments.map((a) => [a.feature, a.neuron]), [[1, 0]], 'only the pair above 0.95');
   });
 });

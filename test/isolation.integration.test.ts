@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../pipelines/load';
 import { expandPlan } from '../pipelines/plan';
 import { currentReport } from '../report/text';
-import { ArtifactStore, type ArtifactRef } from '../store/artifacts';
+import type { ArtifactRef } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { startPipelineRun } from '../temporal/client';
 import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, bundleWorkflows, installQuietRuntime, startWorkers, storeQueuePrefix, type RunningWorkers } from '../temporal/workers';
@@ -44,12 +45,12 @@ describe('two stores on one server', () => {
     await env?.teardown();
   });
 
-  it('a store has one identity, made once and kept', () => {
+  it('a store has one identity, made once and kept', async () => {
     const root = mkdtempSync(join(tmpdir(), 'legible-id-'));
-    const id = new ArtifactStore(root).id();
+    const id = await directoryStore(root).id();
     assert.match(id, /^[0-9a-f]{16}$/);
-    assert.equal(new ArtifactStore(root).id(), id);
-    assert.notEqual(new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-id-'))).id(), id);
+    assert.equal(await directoryStore(root).id(), id);
+    assert.notEqual(await directoryStore(mkdtempSync(join(tmpdir(), 'legible-id-'))).id(), id);
   });
 
   it('runs both at once; each store\'s workers take only its own run\'s work', async () => {
@@ -57,7 +58,7 @@ describe('two stores on one server', () => {
     const workflowBundle = await bundleWorkflows();
     // Default queue prefix: the store's own.
     for (const storeRoot of stores) workers.push(await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot, workflowBundle }));
-    const prefixes = stores.map((s) => storeQueuePrefix(s));
+    const prefixes = await Promise.all(stores.map((s) => storeQueuePrefix(s)));
     assert.notEqual(prefixes[0], prefixes[1]);
     const runs = await Promise.all(
       stores.map(async (_, i) => {
@@ -87,7 +88,7 @@ describe('two stores on one server', () => {
     const other = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: store, workflowsPath: otherCode });
     workers.push(other);
     const text = pipeline(21);
-    const prefix = storeQueuePrefix(store);
+    const prefix = await storeQueuePrefix(store);
     const { handle } = await startPipelineRun(env.connection, expandPlan(parsePipeline(text), text, prefix), text, { queuePrefix: prefix, workflowId: 'takeover', storeRoot: store });
     // No worker of this build yet: nothing happens, and status says which build the run waits for.
     await new Promise((r) => setTimeout(r, 3000));

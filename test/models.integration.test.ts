@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeSafetensors } from '../nn/safetensors';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { legibleClient } from '../temporal/client';
 import { localEnvironment } from './helpers/dev-server';
 import { installQuietRuntime } from '../temporal/workers';
@@ -66,8 +66,8 @@ describe('your own text, a transformer, export and model.from', () => {
     for (const layer of ['mlp0', 'mlp1']) assert.match(run.stdout, new RegExp(`\\b${layer}\\b`), `the report names ${layer}`);
 
     const report = (await legibleClient(env.connection, store).workflow.getHandle(workflowId).result()) as PipelineReport;
-    const artifacts = new ArtifactStore(store);
-    const vocabulary = artifacts.getBundle<{ vocabulary: string[] }>(report.corpus.ref).meta.vocabulary;
+    const artifacts = directoryStore(store);
+    const vocabulary = (await artifacts.getBundle<{ vocabulary: string[] }>(report.corpus.ref)).meta.vocabulary;
     assert.ok(vocabulary.includes(' river') && vocabulary.includes(' the'), 'GPT-2 tokens keep their leading spaces');
     assert.equal(report.layers.length, 2);
 
@@ -75,7 +75,7 @@ describe('your own text, a transformer, export and model.from', () => {
     const exported = cli('export', workflowId, '--out', out);
     assert.equal(exported.status, 0, exported.stdout + exported.stderr);
     const { tensors } = decodeSafetensors(readFileSync(join(out, 'model.safetensors')), 'model.safetensors');
-    const final = artifacts.getBundle(report.finalModel).arrays;
+    const final = (await artifacts.getBundle(report.finalModel)).arrays;
     for (const [name, t] of tensors) assert.deepEqual(t.values, final[name], name);
     assert.equal(tensors.size, Object.keys(final).length);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));

@@ -9,7 +9,7 @@ import { ChatClient, explainerMessages, MalformedAnswerError, OpenAIExplainer, O
 import { noUsage } from '../llm/types';
 import { parsePipeline } from '../pipelines/load';
 import type { OpenAIProvider } from '../pipelines/schema';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { startFakeOpenAI, type FakeOpenAI, type Reply } from './helpers/fake-openai';
 
 const KEY = 'sk-test-legible-0123456789abcdef';
@@ -35,7 +35,10 @@ describe('OpenAI-compatible provider', () => {
     servers.push(s);
     return s;
   };
-  const context = () => ({ store: new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-llm-'))), usage: noUsage() });
+  const context = () => {
+  const root = mkdtempSync(join(tmpdir(), 'legible-llm-'));
+  return { root, store: directoryStore(root), usage: noUsage() };
+};
   after(async () => {
     for (const s of servers) await s.close();
   });
@@ -58,7 +61,7 @@ describe('OpenAI-compatible provider', () => {
     await explainer.explain([{ records }]);
     assert.equal(s.requests.length, 1);
     assert.deepEqual([ctx.usage.calls, ctx.usage.cachedCalls], [1, 1]);
-    const stored = readdirSync(ctx.store.root, { recursive: true, encoding: 'utf8' }).map((f) => join(ctx.store.root, f));
+    const stored = readdirSync(ctx.root, { recursive: true, encoding: 'utf8' }).map((f) => join(ctx.root, f));
     for (const f of stored.filter((f) => f.endsWith('.json'))) assert.ok(!readFileSync(f, 'utf8').includes(KEY), `${f} holds the key`);
   });
 
@@ -70,7 +73,7 @@ describe('OpenAI-compatible provider', () => {
       assert.ok(err instanceof MalformedAnswerError);
       assert.match(err.message, /no well-formed explanation answer in 2 attempts \(last: not JSON/);
       const sha = err.message.match(/artifact ([0-9a-f]{12})/)![1]!;
-      const dir = join(ctx.store.root, 'artifacts', sha.slice(0, 2));
+      const dir = join(ctx.root, 'artifacts', sha.slice(0, 2));
       const saved = JSON.parse(readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith(sha))!), 'utf8'));
       assert.equal(saved.answers.length, 2);
       assert.equal(saved.answers[0].content, '{"explanation": words for animals');

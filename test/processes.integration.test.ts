@@ -56,7 +56,7 @@ describe('worker processes', () => {
     const identities = beside.processes.map((p) => `${p.pid}@`);
     const pidOf = (identity: string) => identity.split(' ').at(-1)!;
 
-    const queuePrefix = storeQueuePrefix(store);
+    const queuePrefix = await storeQueuePrefix(store);
     const { handle } = await startSweepRun(client.connection, expandSweep(parsePipeline(SWEEP), SWEEP, queuePrefix), SWEEP, { queuePrefix, workflowId: 'processes-sweep' });
     const report = await handle.result();
     assert.equal(report.points.length, 2);

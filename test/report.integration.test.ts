@@ -12,7 +12,8 @@ import { expandSweep } from '../pipelines/plan';
 import { writeReport } from '../report/html';
 import { reportJson } from '../report/json';
 import { currentReport, formatSweep, sweepRows } from '../report/text';
-import { ArtifactStore } from '../store/artifacts';
+import type { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 import { startSweepRun } from '../temporal/client';
 import { localEnvironment } from './helpers/dev-server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
@@ -40,9 +41,10 @@ describe('a sweep and its report', () => {
   before(async () => {
     installQuietRuntime();
     env = await localEnvironment();
-    store = new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-sweep-')));
-    workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: store.root, queuePrefix: 'sweep' });
-    const { handle } = await startSweepRun(env.connection, expandSweep(parsePipeline(PIPELINE), PIPELINE, 'sweep'), PIPELINE, { queuePrefix: 'sweep', workflowId: 'sweep-test', storeRoot: store.root });
+    const root = mkdtempSync(join(tmpdir(), 'legible-sweep-'));
+    store = directoryStore(root);
+    workers = await startWorkers({ address: env.address, tags: ALL_TAGS, workflows: true, storeRoot: root, queuePrefix: 'sweep' });
+    const { handle } = await startSweepRun(env.connection, expandSweep(parsePipeline(PIPELINE), PIPELINE, 'sweep'), PIPELINE, { queuePrefix: 'sweep', workflowId: 'sweep-test', storeRoot: root });
     report = await handle.result();
     const history = (await handle.fetchHistory()).events ?? [];
     events = { childStarted: history.filter((e) => e.childWorkflowExecutionStartedEventAttributes).length };
@@ -67,8 +69,8 @@ describe('a sweep and its report', () => {
     assert.equal(reports[0]!.finalModel.sha256, reports[0]!.controlModel.sha256);
   });
 
-  it('writes a report whose tradeoff figures are the workflow\'s results', () => {
-    const out = writeReport(mkdtempSync(join(tmpdir(), 'legible-report-')), 'sweep-test', report, store);
+  it('writes a report whose tradeoff figures are the workflow\'s results', async () => {
+    const out = await writeReport(mkdtempSync(join(tmpdir(), 'legible-report-')), 'sweep-test', report, store);
     const html = readFileSync(out.html, 'utf8');
     assert.match(html, /Tradeoff: task metric against legibility/);
     const rows = sweepRows(report);
@@ -112,7 +114,7 @@ describe('a sweep and its report', () => {
   });
 
   it('renders in a browser: charts and neuron cards, no console errors', async () => {
-    const out = writeReport(join(__dirname, '..', 'test-output', 'sweep-report'), 'sweep-test', report, store);
+    const out = await writeReport(join(__dirname, '..', 'test-output', 'sweep-report'), 'sweep-test', report, store);
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });

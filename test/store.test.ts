@@ -5,14 +5,17 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ArtifactStore } from '../store/artifacts';
+import { directoryStore } from '../store/open';
 
-const fresh = () => new ArtifactStore(mkdtempSync(join(tmpdir(), 'legible-store-')));
+const fresh = () => {
+  const root = mkdtempSync(join(tmpdir(), 'legible-store-'));
+  return Object.assign(directoryStore(root), { root });
+};
 
 describe('artifact store', () => {
   it('gives processes that make a new store at once one identity, never an empty one', async () => {
     const root = mkdtempSync(join(tmpdir(), 'legible-id-race-'));
-    const script = `process.stdout.write(new (require(${JSON.stringify(join(__dirname, '..', 'store', 'artifacts.ts'))}).ArtifactStore)(${JSON.stringify(root)}).id())`;
+    const script = `require(${JSON.stringify(join(__dirname, '..', 'store', 'open.ts'))}).directoryStore(${JSON.stringify(root)}).id().then((id) => process.stdout.write(id))`;
     const ids = await Promise.all(
       Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', '-e', script], (err, out) => (err ? reject(err) : resolve(out))))),
     );
@@ -20,32 +23,32 @@ describe('artifact store', () => {
     assert.deepEqual(new Set(ids), new Set([ids[0]]));
   });
 
-  it('names an artifact by its content and stores it once', () => {
+  it('names an artifact by its content and stores it once', async () => {
     const store = fresh();
-    const a = store.putJson('labels', [{ unit: 0, label: 'animals' }]);
-    const b = store.putJson('labels', [{ unit: 0, label: 'animals' }]);
+    const a = await store.putJson('labels', [{ unit: 0, label: 'animals' }]);
+    const b = await store.putJson('labels', [{ unit: 0, label: 'animals' }]);
     assert.deepEqual(a, b);
     assert.equal(a.sha256.length, 64);
-    assert.deepEqual(store.getJson(a), [{ unit: 0, label: 'animals' }]);
+    assert.deepEqual(await store.getJson(a), [{ unit: 0, label: 'animals' }]);
     assert.equal(readdirSync(join(store.root, 'artifacts', a.sha256.slice(0, 2))).length, 1);
   });
 
-  it('round-trips a bundle of typed arrays and metadata', () => {
+  it('round-trips a bundle of typed arrays and metadata', async () => {
     const store = fresh();
-    const ref = store.putBundle('activations', { meta: { layer: 'h1' }, arrays: { x: Float32Array.from([1.5, -2]), ids: Int32Array.from([3, 4, 5]) } });
-    const back = store.getBundle<{ layer: string }>(ref);
+    const ref = await store.putBundle('activations', { meta: { layer: 'h1' }, arrays: { x: Float32Array.from([1.5, -2]), ids: Int32Array.from([3, 4, 5]) } });
+    const back = await store.getBundle<{ layer: string }>(ref);
     assert.deepEqual(back.meta, { layer: 'h1' });
     assert.deepEqual([...back.arrays.x!], [1.5, -2]);
     assert.ok(back.arrays.ids instanceof Int32Array);
     assert.deepEqual([...back.arrays.ids!], [3, 4, 5]);
   });
 
-  it('refuses a corrupt or missing artifact with a clear error', () => {
+  it('refuses a corrupt or missing artifact with a clear error', async () => {
     const store = fresh();
-    const ref = store.putJson('labels', { a: 1 });
+    const ref = await store.putJson('labels', { a: 1 });
     writeFileSync(join(store.root, 'artifacts', ref.sha256.slice(0, 2), ref.sha256), '{"a":2}');
-    assert.throws(() => store.getJson(ref), /artifact labels [0-9a-f]{12} is corrupt/);
-    assert.throws(() => store.getJson({ ...ref, sha256: '0'.repeat(64) }), /is missing from the store/);
+    await assert.rejects(store.getJson(ref), /artifact labels [0-9a-f]{12} is corrupt/);
+    await assert.rejects(store.getJson({ ...ref, sha256: '0'.repeat(64) }), /is missing from the store/);
   });
 
   it('memoises a step by its inputs', async () => {
@@ -77,7 +80,7 @@ describe('artifact store', () => {
     const store = fresh();
     // A lock as a killed worker leaves it: its process no longer runs.
     const gone = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-    const lock = `${store.stepFile('prepareCorpus', { s: 1 })}.lock`;
+    const lock = join(store.root, `${store.recordKey('prepareCorpus', { s: 1 })}.lock`);
     mkdirSync(join(lock, '..'), { recursive: true });
     writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname() }));
     assert.deepEqual(await store.memoise('prepareCorpus', { s: 1 }, async () => ({ n: 1 })), { result: { n: 1 }, reused: false });
