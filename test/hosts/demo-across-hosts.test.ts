@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parsePipeline } from '../../pipelines/load';
 import { expandPlan } from '../../pipelines/plan';
+import { writeReport } from '../../report/html';
 import { currentReport } from '../../report/text';
+import { openStore } from '../../store/open';
 import { startS3Server, freePort, type S3Server } from '../../store/s3-server';
 import { legibleClient, startPipelineRun } from '../../temporal/client';
 import { stepsOf } from '../../temporal/runs';
@@ -132,6 +134,10 @@ describe('several machines over S3', { skip: why ? `separate hosts cannot be sim
     const [a, b] = [currentReport(several, 'demo-hosts'), currentReport(one, 'demo-one-machine')];
     assert.equal(a.finalModel.sha256, b.finalModel.sha256, 'final weights hash');
     assert.deepEqual(a.layers.map((l) => l.legibleUnits), b.layers.map((l) => l.legibleUnits));
+
+    // The report is written from the bucket, on a machine that computed none of it.
+    const report = await writeReport(tmp('hosts-report'), 'demo-hosts', several, openStore(tmp('reader')));
+    assert.match(readFileSync(report.html, 'utf8'), /Layer h2/);
     await connection.close();
   });
 });
