@@ -82,7 +82,7 @@ export class DirectoryObjects implements ObjectStore {
         continue; // released (or half written) just now: try again
       }
       if (owner.host !== hostname()) return { release: async () => undefined };
-      if (owner.pid !== undefined && isAlive(owner.pid)) return undefined;
+      if (owner.pid !== undefined && processAlive(owner.pid)) return undefined;
       rmSync(lock, { force: true }); // its process is gone
     }
     return undefined;
@@ -98,7 +98,8 @@ export class DirectoryObjects implements ObjectStore {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` runs on this machine (one of another user's counts: EPERM). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

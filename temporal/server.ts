@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
+import { processAlive } from '../store/directory';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
 
 export const PROJECT_ROOT = resolve(__dirname, '..');
@@ -136,7 +137,7 @@ export function devServerRecord(): DevServerRecord | undefined {
   } catch {
     return undefined;
   }
-  if (alive(record.pid) && isDevServer(record.pid, record.dbFile)) return record;
+  if (processAlive(record.pid) && isDevServer(record.pid, record.dbFile)) return record;
   rmSync(recordFile(), { force: true });
   return undefined;
 }
@@ -146,7 +147,7 @@ export async function stopDevServer(): Promise<DevServerRecord | undefined> {
   const record = devServerRecord();
   if (!record) return undefined;
   process.kill(record.pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
   rmSync(recordFile(), { force: true });
   return record;
 }
@@ -195,7 +196,7 @@ export async function startBackgroundDevServer(host: string, port: number, uiUrl
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = Number(readFileSync(lock, 'utf8'));
-    if (!alive(holder)) {
+    if (!processAlive(holder)) {
       rmSync(lock, { force: true });
       continue;
     }
@@ -221,15 +222,6 @@ function isDevServer(pid: number, dbFile: string): boolean {
   if (!existsSync(cmdline)) return process.platform !== 'linux';
   const args = readFileSync(cmdline, 'utf8').split('\0');
   return args.includes('start-dev') && args.includes(dbFile);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Starts the server, holding the store's start lock (see startBackgroundDevServer). */

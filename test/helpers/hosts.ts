@@ -15,6 +15,7 @@
 //    temporal/server.ts) and answers them at `${gateway}:${port}`. One started with `--ip <gateway>` answers
 //    connections there but fails to start workflows: its services dial each other on 127.0.0.1.
 import { spawn as spawnChild, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { processAlive } from '../../store/directory';
 
 /** The name prefix of everything this helper creates; anything else is left alone. */
 const PREFIX = 'lgb-';
@@ -189,20 +190,11 @@ function freeSubnet(): number {
   throw new Error('makeHosts: every 10.201.N.0/24 subnet is in use');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Deletes lgb-* namespaces and links whose creating process (the pid in their name) has died. */
 function removeStale(): void {
   const dead = (name: string) => {
     const m = OWNED.exec(name);
-    return !!m && !alive(parseInt(m[1], 36));
+    return !!m && !processAlive(parseInt(m[1], 36));
   };
   for (const line of ip(['netns', 'list']).stdout.split('\n')) {
     const ns = line.split(' ')[0];
