@@ -10,8 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { s3ClientConfig } from '../store/s3';
-import { freePort, startS3Server } from '../store/s3-server';
-import { startDevServer } from '../temporal/server';
+import { startS3Server } from '../store/s3-server';
+import { freePort, startDevServer } from '../temporal/server';
 import { saveResults } from './results';
 
 const ROOT = join(__dirname, '..');

@@ -7,9 +7,8 @@ import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/clie
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ensureGoTool, findGoTool, type GoTool } from '../temporal/server';
+import { ensureGoTool, freePort, type GoTool } from '../temporal/server';
 import { quietNodeVersionNotice } from './s3';
 
 export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw@v1.8.0';
@@ -25,13 +24,8 @@ const VERSITYGW: GoTool = {
 /** How long startS3Server waits for the gateway to answer, by default (milliseconds). */
 const START_TIMEOUT_MS = 15_000;
 
-/** The versitygw to use: $VERSITYGW, the project's own build in .tools/bin, or `versitygw` on PATH. */
-export function findVersitygw(): string | undefined {
-  return findGoTool(VERSITYGW);
-}
-
 /**
- * Finds versitygw (see findVersitygw) or builds the pinned VERSITYGW_MODULE into .tools/bin with `go install`
+ * Finds versitygw ($VERSITYGW, the project's own build in .tools/bin, or `versitygw` on PATH) or builds the pinned VERSITYGW_MODULE into .tools/bin with `go install`
  * (synchronous: about a minute and a half the first time, seconds after). Returns its path. Throws when Go is
  * missing or the build fails.
  */
@@ -69,30 +63,6 @@ export interface S3Server {
   logFile: string;
   /** Stops the gateway (SIGTERM, SIGKILL after 5 s) and resolves once its process has exited; calling it again is harmless. */
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on at `host` now, found by binding port 0 (another program may take it before we do). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** Whether something accepts TCP connections at host:port. */
-export function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolveOpen) => {
-    const socket = new Socket();
-    socket.setTimeout(1000);
-    socket.once('connect', () => (socket.destroy(), resolveOpen(true)));
-    socket.once('error', () => (socket.destroy(), resolveOpen(false)));
-    socket.once('timeout', () => (socket.destroy(), resolveOpen(false)));
-    socket.connect(port, host);
-  });
 }
 
 /**

@@ -16,7 +16,7 @@ import { SEARCH_ATTRIBUTES } from './search-attributes';
 export const PROJECT_ROOT = resolve(__dirname, '..');
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 /** Where `go install` puts the tools the project builds for itself (the Temporal CLI, the S3 gateway). */
-export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
+const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
 
 export function defaultAddress(): string {
   return process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
@@ -150,6 +150,18 @@ export async function stopDevServer(): Promise<DevServerRecord | undefined> {
   for (let i = 0; i < 100 && processAlive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
   rmSync(recordFile(), { force: true });
   return record;
+}
+
+/** A port nothing listens on at `host` now, found by binding port 0 (another program may take it before we do). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
 }
 
 /** Whether something already listens on host:port (a port that is in use, by Temporal or anything else). */

@@ -15,7 +15,8 @@ import { listRuns, planResume, resumeRun, stepsOf } from '../temporal/runs';
 import { ALL_TAGS, installQuietRuntime, startWorkers, storeQueuePrefix, type RunningWorkers } from '../temporal/workers';
 import type { legiblePipeline, PipelineReport } from '../workflows/pipeline';
 import { currentReport } from '../report/text';
-import { freePort, startDevServer, type DevServer } from './helpers/dev-server';
+import { freePort } from '../temporal/server';
+import { startDevServer, type DevServer } from './helpers/dev-server';
 import { startFakeOpenAI, toyInterpreter, type FakeOpenAI } from './helpers/fake-openai';
 
 const ROOT = join(__dirname, '..');

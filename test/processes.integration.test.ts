@@ -11,7 +11,8 @@ import { parsePipeline } from '../pipelines/load';
 import { expandSweep } from '../pipelines/plan';
 import { startSweepRun } from '../temporal/client';
 import { ALL_TAGS, installQuietRuntime, startWorkerProcesses, startWorkers, storeQueuePrefix, type RunningWorkers, type WorkerProcesses } from '../temporal/workers';
-import { freePort, startDevServer, type DevServer } from './helpers/dev-server';
+import { freePort } from '../temporal/server';
+import { startDevServer, type DevServer } from './helpers/dev-server';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `legible-${name}-`));
 

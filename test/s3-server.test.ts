@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { portOpen, startS3Server } from '../store/s3-server';
+import { Socket } from 'node:net';
+import { startS3Server } from '../store/s3-server';
 
 const home = mkdtempSync(join(tmpdir(), 'legible-s3-'));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -45,3 +46,15 @@ describe('startS3Server', () => {
     assert.throws(() => process.kill(server.pid, 0), { code: 'ESRCH' }, `versitygw (pid ${server.pid}) still runs after stop()`);
   });
 });
+
+/** Whether something accepts TCP connections at host:port. */
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveOpen) => {
+    const socket = new Socket();
+    socket.setTimeout(1000);
+    socket.once('connect', () => (socket.destroy(), resolveOpen(true)));
+    socket.once('error', () => (socket.destroy(), resolveOpen(false)));
+    socket.once('timeout', () => (socket.destroy(), resolveOpen(false)));
+    socket.connect(port, host);
+  });
+}

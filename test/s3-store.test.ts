@@ -11,7 +11,8 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ArtifactStore } from '../store/artifacts';
 import { openCheckedStore, openStore } from '../store/open';
 import { S3Objects, s3ClientConfig } from '../store/s3';
-import { freePort, startS3Server, type S3Server } from '../store/s3-server';
+import { startS3Server, type S3Server } from '../store/s3-server';
+import { freePort } from '../temporal/server';
 
 const ROOT = join(__dirname, '..');
 const BUCKET = 'legible-test';

@@ -14,7 +14,7 @@ import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
 import { ensureTemporalCli } from '../temporal/server';
 import { ALL_TAGS, installQuietRuntime, startWorkers, type RunningWorkers } from '../temporal/workers';
 import { launchBrowser } from './helpers/browser';
-import { freePort } from './helpers/dev-server';
+import { freePort } from '../temporal/server';
 
 const PIPELINE = `
 name: ui-audit

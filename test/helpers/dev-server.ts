@@ -2,7 +2,6 @@
 // as a child process on a SQLite file, for tests that stop and restart it.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 import { ensureTemporalCli, startDevServer as start } from '../../temporal/server';
 
@@ -10,16 +9,6 @@ export interface DevServer {
   address: string;
   child: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startDevServer(dbFile: string, port: number): Promise<DevServer> {
