@@ -18,7 +18,7 @@ import { ALL_TAGS, installQuietRuntime, queueOwner, startWorkerProcesses, startW
 import type { PipelineReport, SweepReport } from '../workflows/pipeline';
 import { progressLine, showProgress } from './progress';
 import { openCheckedStore, openStore } from '../store/open';
-import { ensureVersitygw } from '../store/s3-server';
+import { ensureVersitygw, startS3Server } from '../store/s3-server';
 import { join, resolve } from 'node:path';
 import { checkExportFits, CONFIG_FILE, MODEL_FILE, readExportedModel } from '../nn/exported-model';
 import { initBackend } from '../nn/backend';
@@ -71,6 +71,16 @@ A pipeline's model.from: DIR starts from it.`,
 run starts it in the background when none answers and leaves it up, so UI links keep working;
 start starts it now, status says whether it runs and where, stop stops it unless a run is
 still going on it (--force stops it anyway).`,
+  ],
+  [
+    's3-server',
+    'DIR',
+    `Serve DIR over the S3 API with Versity's gateway (built by setup --s3-server), to try the S3
+store on one machine or a LAN: creates the bucket, prints the settings every process of a run
+needs, and serves until Ctrl-C.
+--address HOST:PORT   where it listens (default 127.0.0.1:7070; a LAN address for other machines)
+--bucket NAME         the bucket (default legible)
+Keys: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY if set, else "legible" and a random secret.`,
   ],
   [
     'setup',
@@ -137,6 +147,8 @@ async function runCommand(command: string | undefined, rest: string[]): Promise<
       return scoreCommand(rest);
     case 'setup':
       return setup(rest);
+    case 's3-server':
+      return s3Server(rest);
     case 'schema':
       if (rest.length > 0) {
         console.error(`legible ${command}: takes no arguments, not "${rest.join(' ')}"\n\n${commandUsage(command)}`);
@@ -167,6 +179,27 @@ function setup(args: string[]): number {
   }
   console.log(`Temporal CLI: ${ensureTemporalCli()}`);
   if (values['s3-server']) console.log(`S3 server (versitygw): ${ensureVersitygw()}`);
+  return 0;
+}
+
+/** `legible s3-server DIR`: Versity's S3 gateway in the foreground, with a bucket and the settings to export. */
+async function s3Server(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { address: { type: 'string', default: '127.0.0.1:7070' }, bucket: { type: 'string', default: 'legible' } } });
+  if (positionals.length !== 1) {
+    console.error(`legible s3-server: name one directory to serve\n\n${commandUsage('s3-server')}`);
+    return 2;
+  }
+  const keys = process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY ? { accessKey: process.env.AWS_ACCESS_KEY_ID, secretKey: process.env.AWS_SECRET_ACCESS_KEY } : {};
+  const s3 = await startS3Server({ dir: resolve(positionals[0]!), addresses: [values.address], buckets: [values.bucket], ...keys });
+  console.log(
+    `Serving ${resolve(positionals[0]!)} over S3 at ${s3.endpoint}, bucket ${values.bucket} (log: ${s3.logFile}). In every process of a run:\n` +
+      `  export LEGIBLE_STORE=s3://${values.bucket}/legible AWS_ENDPOINT_URL_S3=${s3.endpoint} AWS_ACCESS_KEY_ID=${s3.accessKey} AWS_SECRET_ACCESS_KEY=${s3.secretKey}\n` +
+      'Ctrl-C stops it.',
+  );
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  await new Promise((stop) => ['SIGINT', 'SIGTERM'].forEach((signal) => process.once(signal, stop)));
+  clearInterval(keepAlive);
+  await s3.stop();
   return 0;
 }
 
@@ -607,7 +640,7 @@ async function followRun(workflowId: string, handle: WorkflowHandle, server: Ser
 async function ownRun(workflowId: string, taskQueue: string, memo: { storeRoot?: string; store?: string } | undefined, command: string): Promise<QueueOwner> {
   const owner = queueOwner(taskQueue);
   if (!owner || (owner.store && owner.store !== (await openStore(stateDir()).id()))) {
-    const where = memo?.store ? `LEGIBLE_STORE=${memo.store}` : memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
+    const where = memo?.store ? `LEGIBLE_STORE=${memo.store} (and that store's AWS_* settings)` : memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';
     throw new InvalidInputError(`${workflowId} belongs to another store (its task queues are ${taskQueue.replace(/-workflows$/, '-*')}, this store's ${await storeQueuePrefix(stateDir())}-*, ${openStore(stateDir()).location}): ${command} it with ${where}`);
   }
   return owner;
@@ -627,7 +660,7 @@ function handOverOnSignal(workflowId: string, server: Server, workers?: RunningW
     stopping = true;
     console.error(
       `\n${signal}: stopping this command${workers ? "'s workers" : ''}. The run ${workflowId} goes on on the Temporal server${workers ? ' and waits for workers' : ''}:\n` +
-        `  continue it with \`TEMPORAL_ADDRESS=${server.address} LEGIBLE_HOME=${stateDir()} legible resume ${workflowId}\`, or start workers with \`npm run worker\` there;\n` +
+        `  continue it with \`TEMPORAL_ADDRESS=${server.address} LEGIBLE_HOME=${stateDir()}${process.env.LEGIBLE_STORE ? ` LEGIBLE_STORE=${process.env.LEGIBLE_STORE}` : ''} legible resume ${workflowId}\`${process.env.LEGIBLE_STORE ? ' (with the same AWS_* settings)' : ''}, or start workers with \`npm run worker\` there;\n` +
         `  a step stopped this way uses one of its attempts (steps.<kind>.retry.maximumAttempts) and goes on from its last checkpoint\n` +
         `  ${workflowUrl(server.uiUrl, workflowId)}\n(again to exit at once)`,
     );

@@ -30,6 +30,12 @@ export interface S3Location {
 export const LEASE_RENEW_MS = 5_000;
 /** A lease unchanged for this long (milliseconds, by the waiting worker's clock) has lost its worker. */
 export const LEASE_STALE_MS = 30_000;
+/**
+ * How long a request goes on trying while the server does not answer (milliseconds): an S3 server restarted, or a
+ * network blip, costs a step a wait, not its attempt. Longer outages fail the step (Temporal retries it; `legible
+ * resume` restarts a run that ran out of attempts).
+ */
+export const PATIENCE_MS = 60_000;
 
 /**
  * Reads `s3://bucket/prefix` (the prefix optional). Throws InvalidInputError naming the setting for anything else, and
@@ -71,15 +77,17 @@ export class S3Objects implements ObjectStore {
   /** Leases held by others, with the ETag seen and since when (this process's clock), per lock key. */
   private readonly seen = new Map<string, { etag: string; since: number }>();
   private readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
-  private readonly lease: { renewMs: number; staleMs: number };
+  private readonly timing: { renewMs: number; staleMs: number; patienceMs: number };
+  /** When requests began to go unanswered (for one notice per outage), or undefined while the server answers. */
+  private unansweredSince: number | undefined;
 
   constructor(
     readonly at: S3Location,
     private readonly config: S3ClientConfig & { endpoint?: string } = s3ClientConfig(),
-    /** How often a held lease is renewed and how long an unchanged one lasts, in milliseconds (tests shorten them). */
-    lease: Partial<{ renewMs: number; staleMs: number }> = {},
+    /** Lease renewal and staleness, and the patience with an unanswering server, in milliseconds (tests shorten them). */
+    timing: Partial<{ renewMs: number; staleMs: number; patienceMs: number }> = {},
   ) {
-    this.lease = { renewMs: lease.renewMs ?? LEASE_RENEW_MS, staleMs: lease.staleMs ?? LEASE_STALE_MS };
+    this.timing = { renewMs: timing.renewMs ?? LEASE_RENEW_MS, staleMs: timing.staleMs ?? LEASE_STALE_MS, patienceMs: timing.patienceMs ?? PATIENCE_MS };
     quietNodeVersionNotice();
     this.client = new S3Client({ ...config, requestHandler: { connectionTimeout: 10_000 } });
     this.quickClient = new S3Client({ ...config, maxAttempts: 1, requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000, throwOnRequestTimeout: true } });
@@ -95,8 +103,10 @@ export class S3Objects implements ObjectStore {
 
   async read(key: string): Promise<Buffer | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) }));
-      const bytes = await out.Body!.transformToByteArray();
+      const bytes = await this.patiently(async () => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) }));
+        return out.Body!.transformToByteArray();
+      });
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {
       if (statusOf(err) === 404 && nameOf(err) !== 'NoSuchBucket') return undefined;
@@ -129,7 +139,7 @@ export class S3Objects implements ObjectStore {
 
   async remove(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) }));
+      await this.patiently(() => this.client.send(new DeleteObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) })));
     } catch (err) {
       throw this.explain(err);
     }
@@ -155,7 +165,7 @@ export class S3Objects implements ObjectStore {
       this.seen.set(key, { etag, since: Date.now() });
       return undefined;
     }
-    if (Date.now() - seen.since < this.lease.staleMs) return undefined;
+    if (Date.now() - seen.since < this.timing.staleMs) return undefined;
     this.seen.delete(key);
     try {
       return this.hold(key, (await this.put(key, lease(), { IfMatch: etag })).ETag!);
@@ -171,12 +181,12 @@ export class S3Objects implements ObjectStore {
       if (!current) return;
       try {
         const body = Buffer.from(JSON.stringify({ owner: this.owner, renewedAt: new Date().toISOString(), nonce: randomBytes(4).toString('hex') }));
-        current = (await this.put(key, body, { IfMatch: current })).ETag;
+        current = (await this.put(key, body, { IfMatch: current }, false)).ETag;
       } catch (err) {
         if ([404, 412].includes(statusOf(err) ?? 0)) current = undefined; // taken over: stop renewing
       }
     };
-    const timer = setInterval(() => void renew(), this.lease.renewMs);
+    const timer = setInterval(() => void renew(), this.timing.renewMs);
     timer.unref();
     return {
       release: async () => {
@@ -200,17 +210,49 @@ export class S3Objects implements ObjectStore {
       await this.quickClient.send(new PutObjectCommand({ Bucket: this.at.bucket, Key: probe, Body: Buffer.from('legible store check\n') }));
       await this.quickClient.send(new DeleteObjectCommand({ Bucket: this.at.bucket, Key: probe }));
     } catch (err) {
-      throw this.explain(err);
+      const explained = this.explain(err);
+      if (explained !== err) throw explained;
+      // Anything else at start: something answers there, but not as an S3 server that knows this bucket (a web
+      // server, TLS against plain HTTP, another service).
+      throw new InvalidInputError(`the S3 store ${this.location}: the endpoint does not answer as an S3 server (${nameOf(err)}: ${(err as Error).message.split('\n')[0]}); check AWS_ENDPOINT_URL_S3`);
     }
   }
 
-  private async put(key: string, bytes: Uint8Array, condition: Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'> = {}) {
-    return this.client.send(new PutObjectCommand({ Bucket: this.at.bucket, Key: this.key(key), Body: bytes, ContentLength: bytes.byteLength, ...condition }));
+  /** A PUT, patient unless it renews a lease (the next renewal is the retry). */
+  private async put(key: string, bytes: Uint8Array, condition: Pick<PutObjectCommandInput, 'IfMatch' | 'IfNoneMatch'> = {}, patient = true) {
+    const send = () => this.client.send(new PutObjectCommand({ Bucket: this.at.bucket, Key: this.key(key), Body: bytes, ContentLength: bytes.byteLength, ...condition }));
+    return patient ? this.patiently(send) : send();
+  }
+
+  /**
+   * Runs a request, and again (1, 2, 4, 8, then every 10 s) while the server does not answer or answers with a server
+   * error, for up to the patience; then throws the last error. A conditional write retried after its first try
+   * reached the server may fail its precondition on its own object: callers treat that as another's (a lease then
+   * goes stale and is taken over; a create reads what is there).
+   */
+  private async patiently<T>(request: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await request();
+        if (this.unansweredSince !== undefined) console.error(`the S3 store ${this.location} answers again`);
+        this.unansweredSince = undefined;
+        return result;
+      } catch (err) {
+        const transient = unreachable(err) || (statusOf(err) ?? 0) >= 500;
+        if (!transient || Date.now() - started >= this.timing.patienceMs) throw err;
+        if (this.unansweredSince === undefined) {
+          this.unansweredSince = Date.now();
+          console.error(`the S3 store ${this.location} does not answer (${(err as NodeJS.ErrnoException).code ?? nameOf(err)}): trying again for up to ${Math.round(this.timing.patienceMs / 1000)} s`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 10_000)));
+      }
+    }
   }
 
   private async etagOf(key: string): Promise<string | undefined> {
     try {
-      return (await this.client.send(new HeadObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) }))).ETag;
+      return (await this.patiently(() => this.client.send(new HeadObjectCommand({ Bucket: this.at.bucket, Key: this.key(key) })))).ETag;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw this.explain(err);
@@ -237,7 +279,7 @@ export class S3Objects implements ObjectStore {
       case 'CredentialsProviderError':
         return new InvalidInputError(`${where}: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)`);
     }
-    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET'].includes(code ?? '') || name === 'TimeoutError')
+    if (unreachable(err))
       return new UnreachableStoreError(`${where}: cannot reach ${this.config.endpoint ?? 'S3'} (${code ?? name}: ${(err as Error).message}); check AWS_ENDPOINT_URL_S3 and that the server runs`);
     return err;
   }
@@ -258,6 +300,12 @@ export function quietNodeVersionNotice(): void {
  */
 export class UnreachableStoreError extends Error {
   override name = 'UnreachableStoreError';
+}
+
+/** A request that got no answer: the server is down, unknown or unreachable, or the connection broke. */
+function unreachable(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE'].includes(code) || nameOf(err) === 'TimeoutError';
 }
 
 function statusOf(err: unknown): number | undefined {

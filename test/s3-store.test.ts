@@ -2,7 +2,9 @@
 // the per-machine cache, one identity per bucket, once-only steps across "machines" (store instances with caches of
 // their own), taking over a dead worker's lease, and a clear error at start for every kind of bad configuration.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +108,50 @@ describe('S3 artifact store (real S3 server)', () => {
     assert.equal(openStore(dir, {}).location, dir, 'without LEGIBLE_STORE, the directory');
   });
 
+  it('waits out an S3 server that stops and comes back, and gives up on one that stays away', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'legible-s3-restart-'));
+    const first = await startS3Server({ dir, buckets: [BUCKET] });
+    const address = first.endpoint.replace('http://', '');
+    const settings = { ...env, AWS_ENDPOINT_URL_S3: first.endpoint, AWS_ACCESS_KEY_ID: first.accessKey, AWS_SECRET_ACCESS_KEY: first.secretKey };
+    const on = (patienceMs: number) => new ArtifactStore(new S3Objects({ bucket: BUCKET, prefix: 'restart' }, s3ClientConfig(settings), { patienceMs }), join(home(), 's3-cache'));
+    const ref = await on(30_000).putJson('labels', { written: 'before' });
+    await first.stop();
+    const reading = on(30_000).getJson(ref); // another machine, nothing cached: it needs the server
+    const writing = on(30_000).putJson('labels', { written: 'during' });
+    await new Promise((r) => setTimeout(r, 2000));
+    const again = await startS3Server({ dir, addresses: [address], accessKey: first.accessKey, secretKey: first.secretKey });
+    try {
+      assert.deepEqual(await reading, { written: 'before' });
+      assert.deepEqual(await on(1000).getJson(await writing), { written: 'during' });
+    } finally {
+      await again.stop();
+    }
+    const started = Date.now();
+    await assert.rejects(on(1500).getJson({ ...ref, sha256: '1'.repeat(64) }), (e: Error) => e.name === 'UnreachableStoreError' && /cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/.test(e.message));
+    assert.ok(Date.now() - started >= 1500, 'it tried for its patience');
+  });
+
+  it('`legible s3-server DIR` serves a bucket and prints the settings that reach it', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'legible.js'), 's3-server', mkdtempSync(join(tmpdir(), 'legible-s3-cli-')), '--address', address, '--bucket', 'tryout'], { env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /export (.*)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`legible s3-server exited (${code}): ${out}`)));
+    });
+    const settings = Object.fromEntries(line.split(' ').map((kv) => kv.split('=') as [string, string]));
+    assert.equal(settings.LEGIBLE_STORE, 's3://tryout/legible');
+    assert.equal(settings.AWS_ENDPOINT_URL_S3, `http://${address}`);
+    await openCheckedStore(home(), settings);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  });
+
   describe('bad configuration fails at start, naming what to fix', () => {
     const check = (overrides: NodeJS.ProcessEnv) => openCheckedStore(home(), { ...env, ...overrides });
     it('an unknown bucket', () => check({ LEGIBLE_STORE: 's3://no-such-bucket/x' }).then(() => assert.fail('no error'), (e: Error) => assert.match(e.message, /bucket "no-such-bucket" does not exist/)));
@@ -116,6 +162,17 @@ describe('S3 artifact store (real S3 server)', () => {
       const started = Date.now();
       await assert.rejects(check({ AWS_ENDPOINT_URL_S3: endpoint }), new RegExp(`cannot reach ${endpoint.replace(/\./g, '\\.')} \\(ECONNREFUSED.*check AWS_ENDPOINT_URL_S3`));
       assert.ok(Date.now() - started < 5000, 'one try, not the SDK\'s retries with backoff');
+    });
+    it('an endpoint that answers, but not as an S3 server', async () => {
+      const web = createServer((_req, res) => res.writeHead(404).end());
+      await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+      try {
+        const endpoint = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+        await assert.rejects(check({ AWS_ENDPOINT_URL_S3: endpoint }), /the endpoint does not answer as an S3 server \(.*\); check AWS_ENDPOINT_URL_S3/);
+        await assert.rejects(check({ AWS_ENDPOINT_URL_S3: server.endpoint.replace('http:', 'https:') }), /the endpoint does not answer as an S3 server \(.*\); check AWS_ENDPOINT_URL_S3/);
+      } finally {
+        web.close();
+      }
     });
     it('malformed settings', async () => {
       await assert.rejects(check({ LEGIBLE_STORE: 'bucket/prefix' }), /LEGIBLE_STORE="bucket\/prefix" should be s3:\/\/bucket or s3:\/\/bucket\/prefix/);
