@@ -148,13 +148,11 @@ export class S3Objects implements ObjectStore {
   /**
    * A lease: the lock object, created only if absent, renewed every LEASE_RENEW_MS with a write conditional on its
    * last ETag. A lease whose ETag has not changed for LEASE_STALE_MS (by this process's clock) is taken over the same
-   * way. A worker that loses
-   * its lease (it stalled that long) computes on: the result is the same, written whole.
+   * way. A worker that loses its lease (it stalled that long) computes on: the result is the same, written whole.
    */
   async claim(key: string): Promise<Claim | undefined> {
-    const lease = () => Buffer.from(JSON.stringify({ owner: this.owner, renewedAt: new Date().toISOString(), nonce: randomBytes(4).toString('hex') }));
     try {
-      return this.hold(key, (await this.put(key, lease(), { IfNoneMatch: '*' })).ETag!);
+      return this.hold(key, (await this.put(key, this.leaseBody(), { IfNoneMatch: '*' })).ETag!);
     } catch (err) {
       if (statusOf(err) !== 412 && statusOf(err) !== 409) throw this.explain(err);
     }
@@ -168,29 +166,35 @@ export class S3Objects implements ObjectStore {
     if (Date.now() - seen.since < this.timing.staleMs) return undefined;
     this.seen.delete(key);
     try {
-      return this.hold(key, (await this.put(key, lease(), { IfMatch: etag })).ETag!);
+      return this.hold(key, (await this.put(key, this.leaseBody(), { IfMatch: etag })).ETag!);
     } catch (err) {
       if ([404, 409, 412].includes(statusOf(err) ?? 0)) return undefined; // another worker took it over first
       throw this.explain(err);
     }
   }
 
+  /** A lease's content: whose it is, and a nonce, so that every renewal changes its ETag. */
+  private leaseBody(): Buffer {
+    return Buffer.from(JSON.stringify({ owner: this.owner, renewedAt: new Date().toISOString(), nonce: randomBytes(4).toString('hex') }));
+  }
+
   private hold(key: string, etag: string): Claim {
     let current: string | undefined = etag;
+    let renewing: Promise<void> | undefined;
     const renew = async () => {
       if (!current) return;
       try {
-        const body = Buffer.from(JSON.stringify({ owner: this.owner, renewedAt: new Date().toISOString(), nonce: randomBytes(4).toString('hex') }));
-        current = (await this.put(key, body, { IfMatch: current }, false)).ETag;
+        current = (await this.put(key, this.leaseBody(), { IfMatch: current }, false)).ETag;
       } catch (err) {
         if ([404, 412].includes(statusOf(err) ?? 0)) current = undefined; // taken over: stop renewing
       }
     };
-    const timer = setInterval(() => void renew(), this.timing.renewMs);
+    const timer = setInterval(() => (renewing = renew()), this.timing.renewMs);
     timer.unref();
     return {
       release: async () => {
         clearInterval(timer);
+        await renewing; // a renewal under way changes the ETag the delete is conditional on
         if (!current) return;
         const last = current;
         current = undefined;
