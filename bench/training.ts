@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { saveResults } from './results';
 import { trainDictionary } from '../nn/dictionary';
 import { initBackend } from '../nn/backend';
-import { modelSpec, type Examples, type MlpSpec, type TransformerSpec } from '../nn/language-model';
+import { modelSpec, type Examples, type MlpSpec, type ModelSpec, type TransformerSpec } from '../nn/language-model';
 import { TransformerModel } from '../nn/transformer';
 import { MlpModel } from '../nn/mlp';
 import { dense, readOut } from '../nn/ops';
@@ -131,12 +131,15 @@ function demoExamples(n: number, vocabulary: number, context: number, seed: numb
   };
 }
 
-/** The demo pipeline's model and training batch size (pipelines/demo.yaml). */
-function demoModel(): { spec: MlpSpec; batchSize: number } {
-  const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'demo.yaml'), 'utf8'));
-  if (p.model.kind !== 'mlp') throw new Error('pipelines/demo.yaml: the demo model is an mlp');
-  return { spec: modelSpec(p.model, p.model.vocabularySize) as MlpSpec, batchSize: p.training.batchSize };
+/** A pipeline file's model (its vocabulary as large as the file asks) and training batch size; throws for another kind. */
+function pipelineModel<S extends ModelSpec>(file: string, kind: 'mlp' | 'transformer'): { spec: S; batchSize: number } {
+  const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', file), 'utf8'));
+  if (p.model.kind !== kind) throw new Error(`pipelines/${file}: the benchmark expects a model of kind ${kind}, not ${p.model.kind}`);
+  return { spec: modelSpec(p.model, p.model.vocabularySize) as S, batchSize: p.training.batchSize };
 }
+
+/** The demo pipeline's model and training batch size (pipelines/demo.yaml). */
+const demoModel = () => pipelineModel<MlpSpec>('demo.yaml', 'mlp');
 
 async function demoLoops(): Promise<Row[]> {
   const { spec, batchSize } = demoModel();
@@ -177,13 +180,6 @@ async function demoLoops(): Promise<Row[]> {
   return rows;
 }
 
-/** The transformer example's model and batch size (pipelines/transformer.yaml), its vocabulary as large as it asks. */
-function transformerModel(): { spec: TransformerSpec; batchSize: number } {
-  const p = parsePipeline(readFileSync(join(__dirname, '..', 'pipelines', 'transformer.yaml'), 'utf8'));
-  if (p.model.kind !== 'transformer') throw new Error('pipelines/transformer.yaml: the example model is a transformer');
-  return { spec: modelSpec(p.model, p.model.vocabularySize) as TransformerSpec, batchSize: p.training.batchSize };
-}
-
 /**
  * The transformer example's training, alignment and retraining loops on random full-length sequences (no padding,
  * so every position counted is computed for a real token). Matmul FLOPs per sequence, forward: per position and
@@ -191,7 +187,7 @@ function transformerModel(): { spec: TransformerSpec; batchSize: number } {
  * context (4·T·d); per position, the output layer (2·d·vocabulary). Training costs three forwards.
  */
 async function transformerLoops(): Promise<Row[]> {
-  const { spec, batchSize } = transformerModel();
+  const { spec, batchSize } = pipelineModel<TransformerSpec>('transformer.yaml', 'transformer');
   const { contextTokens: t, dModel: d, dMlp: m, vocabularySize: v } = spec;
   const block = t * (8 * d * d + 4 * d * m + 4 * t * d);
   const toMlp0 = t * (8 * d * d + 2 * d * m + 4 * t * d);

@@ -224,7 +224,6 @@ function keysAt(schema: z.ZodType, path: (string | number)[]): string[] {
   return [...new Set(shapes(s).flatMap((shape) => Object.keys(shape)))];
 }
 
-/** Offset of the deepest node on `path` that exists in the document (a missing key points at its parent). */
 /**
  * A problem at the value of `path` in pipeline YAML text (the nearest enclosing value the file sets; 1:1 if none):
  * for checks made after validation, e.g. of the corpus files a pipeline names.
@@ -236,6 +235,7 @@ export function problemAt(text: string, file: string, path: (string | number)[],
   return { file, line, column: col, path: formatPath(path), message };
 }
 
+/** Offset of the deepest node on `path` that exists in the document (a missing key points at its parent). */
 function valueOffset(doc: Document, path: (string | number)[]): number {
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true) as Node | undefined;

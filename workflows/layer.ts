@@ -147,17 +147,15 @@ export async function processLayer(i: LayerInput, step: ReturnType<typeof stepRu
   const targets = await simulate(alignedLabels, 'align', legibleUnits);
   // In substitute mode the layers above are retrained on the labels' simulations in the legible neurons' place.
   const substitutes = (p.alignment.mode ?? 'target') === 'substitute';
-  const constructedBranch = async () => {
-    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.model, layer: layer.name, legibleUnits, simulations: targets });
-    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits, simulations: targets } } : {}) });
+  // Align `units` of `from` to `simulations`, then retrain the layers above.
+  const alignAndRetrain = async (from: ArtifactRef, units: number[], simulations: ArtifactRef[]) => {
+    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: from, layer: layer.name, legibleUnits: units, simulations });
+    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: units, simulations } } : {}) });
     return { aligned, retrained };
   };
+  const constructedBranch = () => alignAndRetrain(i.model, legibleUnits, targets);
   // The matched control: the same schedule with no legible neurons, from the previous layer's control.
-  const controlBranch = async () => {
-    const aligned = await step('alignLegibleNeurons', { pipeline: p, corpus, model: i.control, layer: layer.name, legibleUnits: [], simulations: [] });
-    const retrained = await step('retrainLayersAbove', { pipeline: p, corpus, model: aligned.model, layer: layer.name, ...(substitutes ? { substitute: { legibleUnits: [], simulations: [] } } : {}) });
-    return { aligned, retrained };
-  };
+  const controlBranch = () => alignAndRetrain(i.control, [], []);
   // The two branches are independent: they train at once, on two gpu slots where there are two. (Runs recorded
   // before this ran them one after the other, and replay so.)
   const [{ aligned, retrained }, { aligned: controlAligned, retrained: controlRetrained }] = patched(PARALLEL_CONTROL_PATCH)
