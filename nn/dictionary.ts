@@ -354,14 +354,15 @@ class StackedAdam {
     return {
       values: [Float32Array.of(this.iterations), ...split(this.m.dataSync() as Float32Array), ...split(this.v.dataSync() as Float32Array)],
       shapes: [[], ...this.shapes, ...this.shapes],
+      accBeta: [this.accBeta1, this.accBeta2],
     };
   }
 
   restore(s: OptimizerState): void {
     this.iterations = s.values[0]![0]!;
-    // As tf.train.adam's setWeights: the powers recomputed from the iteration count.
-    this.accBeta1 = Math.fround(Math.pow(this.beta1, this.iterations + 1));
-    this.accBeta2 = Math.fround(Math.pow(this.beta2, this.iterations + 1));
+    // The running powers as kept (bit-exact resumption); checkpoints made before they were kept recompute them from
+    // the iteration count, as tf.train.adam's setWeights does.
+    [this.accBeta1, this.accBeta2] = s.accBeta ?? [Math.fround(Math.pow(this.beta1, this.iterations + 1)), Math.fround(Math.pow(this.beta2, this.iterations + 1))];
     const join = (arrays: Float32Array[]) => {
       const out = new Float32Array(this.m.size);
       let at = 0;
