@@ -55,7 +55,7 @@ export function stepContext(store: ArtifactStore) {
       // A training step's latest checkpoint is also kept in the store under the step's key (see trainResumably).
       const slot = { step: `${kind}.checkpoint`, key: { code, input: key } };
       const { result, reused } = await store.memoise(kind, { code, input: key }, () => checkpointSlot.run(slot, compute), () => beat({ waitingFor: kind, checkpoint: lastCheckpoint() }));
-      await store.removeRecord(slot.step, slot.key); // the result is stored: its checkpoint has served
+      if (!reused) await store.removeRecord(slot.step, slot.key); // the result is stored: its checkpoint has served
       // A reused result cost nothing this time: its language-model calls count as answered from the cache.
       if (reused && 'usage' in result) {
         const u = result.usage as Usage;

@@ -9,7 +9,7 @@ import { formatProblem, loadPipelineFile, parsePipeline, PipelineError, problemA
 import { expandPlan, expandSweep, type Plan, type SweepPlan } from '../pipelines/plan';
 import { describePlanSize, planProblems, planSize } from '../pipelines/plan-size';
 import { hiddenLayers, pipelineJsonSchema, type Pipeline } from '../pipelines/schema';
-import { legibleClient, startPipelineRun, startSweepRun, workflowUrl } from '../temporal/client';
+import { legibleClient, startPipelineRun, startSweepRun, workflowUrl, type RunMemo } from '../temporal/client';
 import { buildId } from '../temporal/build-id';
 import { offloadBytes } from '../temporal/payload-codec';
 import { listRuns, planResume, queuesWithoutWorkers, resumeRun, stepsOf, type StepRow } from '../temporal/runs';
@@ -344,7 +344,7 @@ async function resume(args: string[]): Promise<number> {
   return withTemporal({}, async ({ server }) => {
     const client = legibleClient(server.connection, stateDir());
     const described = await client.workflow.getHandle(workflowId).describe();
-    const memo = described.memo as { pipelineYaml?: string; storeRoot?: string } | undefined;
+    const memo = described.memo as RunMemo | undefined;
     // A run goes on on its own task queues, with the code that started it: this store's and this build's, or the
     // shared ones of runs started before stores and builds had them.
     const owner = await ownRun(workflowId, described.taskQueue, memo, 'resume');
@@ -480,7 +480,7 @@ async function report(args: string[]): Promise<number> {
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: a report needs a completed run`);
     // Its artifacts (and large payloads) are in the store that ran it.
-    await ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string; store?: string } | undefined, 'report');
+    await ownRun(workflowId, d.taskQueue, d.memo as RunMemo | undefined, 'report');
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if (values.format === 'json') {
       console.log(reportJson(workflowId, result));
@@ -491,7 +491,7 @@ async function report(args: string[]): Promise<number> {
       return 0;
     }
     const out = values.out ?? join(stateDir(), 'reports', workflowId);
-    const pipelineYaml = (d.memo as { pipelineYaml?: string } | undefined)?.pipelineYaml;
+    const pipelineYaml = (d.memo as RunMemo | undefined)?.pipelineYaml;
     const written = await writeReport(out, workflowId, result, await openCheckedStore(stateDir()), pipelineYaml);
     console.log(`Report: ${written.html}\n  and ${written.charts.length} charts (SVG) beside it`);
     return 0;
@@ -509,7 +509,7 @@ async function exportCommand(args: string[]): Promise<number> {
     const handle = legibleClient(server.connection, stateDir()).workflow.getHandle(workflowId);
     const d = await handle.describe();
     if (d.status.name !== 'COMPLETED') throw new Error(`${workflowId} is ${d.status.name}: export needs a completed run`);
-    await ownRun(workflowId, d.taskQueue, d.memo as { storeRoot?: string; store?: string } | undefined, 'export');
+    await ownRun(workflowId, d.taskQueue, d.memo as RunMemo | undefined, 'export');
     const result = (await handle.result()) as PipelineReport | SweepReport;
     if ('points' in result) {
       throw new InvalidInputError(`${workflowId} is a sweep: export one of its points (${result.points.map((p) => p.workflowId).join(', ')})`);
@@ -637,7 +637,7 @@ async function followRun(workflowId: string, handle: WorkflowHandle, server: Ser
  * The store and build of a run (from its workflow task queue), refusing a run of another store, whose artifacts and
  * large payloads are there: `command` it with that store's LEGIBLE_HOME (kept in the memo).
  */
-async function ownRun(workflowId: string, taskQueue: string, memo: { storeRoot?: string; store?: string } | undefined, command: string): Promise<QueueOwner> {
+async function ownRun(workflowId: string, taskQueue: string, memo: RunMemo | undefined, command: string): Promise<QueueOwner> {
   const owner = queueOwner(taskQueue);
   if (!owner || (owner.store && owner.store !== (await openStore(stateDir()).id()))) {
     const where = memo?.store ? `LEGIBLE_STORE=${memo.store} (and that store's AWS_* settings)` : memo?.storeRoot ? `LEGIBLE_HOME=${memo.storeRoot}` : 'the LEGIBLE_HOME it was started with';

@@ -19,6 +19,16 @@ export interface StartedRun {
   handle: WorkflowHandle<typeof legiblePipeline>;
 }
 
+/** A run's memo, as runOptions writes it: what `resume`, `report` and `export` read back (fields absent in older runs). */
+export interface RunMemo {
+  pipelineYaml?: string;
+  pipelineHash?: string;
+  /** The LEGIBLE_HOME it was started with. */
+  storeRoot?: string;
+  /** The LEGIBLE_STORE it was started with, where set. */
+  store?: string;
+}
+
 interface StartOptions {
   namespace?: string;
   queuePrefix?: string;
@@ -36,7 +46,7 @@ function runOptions(p: { pipelineName: string; pipelineHash: string }, yamlText:
     // The pipeline, its hash and the start time to the second, and four random hex digits: two runs started in the
     // same second get ids of their own.
     workflowId: o.workflowId ?? `${p.pipelineName}-${p.pipelineHash.slice(0, 8)}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(2).toString('hex')}`,
-    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...(process.env.LEGIBLE_STORE ? { store: process.env.LEGIBLE_STORE } : {}) },
+    memo: { pipelineYaml: yamlText, pipelineHash: p.pipelineHash, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...(process.env.LEGIBLE_STORE ? { store: process.env.LEGIBLE_STORE } : {}) } satisfies RunMemo,
     // In-process workers share one thread with CPU-bound steps, which can hold a workflow task back for seconds.
     workflowTaskTimeout: '1m',
     typedSearchAttributes: [
