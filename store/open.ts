@@ -33,9 +33,14 @@ export function directoryStore(root: string): ArtifactStore {
   return new ArtifactStore(new DirectoryObjects(root));
 }
 
-/** openStore, then its start-up check: bad store settings fail here, before any work starts. */
+const checked = new WeakSet<ArtifactStore>();
+
+/** openStore, then its start-up check (once per store per process): bad store settings fail here, before any work starts. */
 export async function openCheckedStore(home: string, env: NodeJS.ProcessEnv = process.env): Promise<ArtifactStore> {
   const store = openStore(home, env);
-  await store.objects.check();
+  if (!checked.has(store)) {
+    await store.objects.check();
+    checked.add(store);
+  }
   return store;
 }
